@@ -1,0 +1,23 @@
+// Writing outputs so that a reader never sees a half-written file: write to a temporary
+// sibling, then rename over the destination (atomic on POSIX file systems).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace attnmap {
+
+// Calls write(tmp_path) and renames tmp_path to path. On any failure the temporary file is
+// removed and an Error(Output) naming `path` is thrown.
+void write_atomically(const std::filesystem::path& path,
+                      const std::function<void(const std::filesystem::path& tmp_path)>& write);
+
+// Writes bytes to path atomically.
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+// Creates the folder (and parents) or throws Error(Output) naming it.
+void ensure_directory(const std::filesystem::path& dir);
+
+}  // namespace attnmap

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what attnmap needs on a Debian/Ubuntu machine: the C++ libraries from apt and the
+# pinned Python tools (torch, whose wheel also carries libtorch) into .venv. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(g++ make ninja-build pkg-config python3-venv
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libutf8proc-dev libgtest-dev)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "bootstrap: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.requirements.sha
+want=$(sha256sum tools/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: installing Python tools (tools/requirements.txt)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -r tools/requirements.txt
+  echo "$want" > "$stamp"
+fi
+if ! command -v cmake >/dev/null 2>&1 || ! cmake --version | grep -qE 'version (3\.(2[0-9]|3[0-9])|[4-9])'; then
+  .venv/bin/python -m pip install -q cmake==4.4.4
+fi

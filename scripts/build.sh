@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures and builds attnmap into build/ against the libtorch of .venv's torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+generator=(); command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+if [ ! -f build/CMakeCache.txt ]; then
+  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DATTNMAP_PYTHON="$PWD/.venv/bin/python" >/dev/null
+fi
+cmake --build build -j "$(nproc)"
