@@ -1,0 +1,20 @@
+// From attention rows to the raw maps that attnmap's numbers mean.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace attnmap {
+
+// rows: per layer float32 [H', 1, S] (queries already averaged). Picks head `head` (or the only
+// one when H' == 1), keeps the image-token columns [image_start, image_end) and lays them out on
+// the merged grid (raster order). Returns float32 [layers, merged_h, merged_w].
+torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
+                         int64_t merged_h, int64_t merged_w);
+
+// Shannon entropy (nats) of a non-negative map renormalised to sum 1; 0 for an all-zero map.
+double map_entropy(const torch::Tensor& map);
+
+}  // namespace attnmap

@@ -1,0 +1,50 @@
+// Many items through one loaded model: decode/preprocess on a CPU pool, the forward on the device,
+// rendering/encoding on a CPU pool, joined by bounded queues so memory stays flat however long the list.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "attnmap/run.hpp"
+
+namespace attnmap {
+
+struct BatchOptions {
+  std::filesystem::path images;        // a folder (recursive), a .txt list of paths, or a .jsonl manifest
+  std::filesystem::path out_dir;       // one sub-folder per item + summary.jsonl
+  std::string prompt;                  // for items without their own prompt
+  bool resume = false;                 // skip items whose attention.json already exists
+  int shard_index = 0;                 // this job's shard, 0-based
+  int shard_count = 1;                 // number of shards (1 = everything)
+  int cpu_workers = 0;                 // threads per CPU stage; 0 = half the cores, at least 1
+  int queue_depth = 4;                 // items waiting between stages (bounds memory)
+  bool progress = true;                // progress bar on a terminal, periodic lines otherwise
+};
+
+struct BatchItemResult {
+  RunItem item;
+  std::string status;  // ok | error | skipped
+  std::string error;
+  StageTimings timings;
+};
+
+struct BatchSummary {
+  std::vector<BatchItemResult> items;  // in listing order
+  int ok = 0, failed = 0, skipped = 0;
+  double seconds = 0;
+  std::filesystem::path summary_file;
+};
+
+// Lists the items of `images` (sorted, ids unique), with the prompt of each. Throws Error(Input)
+// when the folder/list/manifest is unusable; per-item problems are left for the run to report.
+std::vector<RunItem> list_batch_items(const BatchOptions& options);
+
+// The items of shard K of N: every N-th item of the sorted listing starting at K, so N jobs split a
+// dataset exactly with no coordination.
+std::vector<RunItem> shard_items(const std::vector<RunItem>& items, int shard_index, int shard_count);
+
+BatchSummary run_batch(Runner& runner, const BatchOptions& options);
+
+}  // namespace attnmap

@@ -1,0 +1,63 @@
+// What an exported model file says about itself (attnmap/metadata.json inside the .pt).
+// Every model-specific number the C++ side uses comes from here, never from a constant.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnmap {
+
+// The format this build reads; tools/attnmap_tools writes the same number.
+inline constexpr int kModelFormatVersion = 1;
+
+struct TextConfig {
+  int hidden_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;
+  int head_dim = 0;
+  int vocab_size = 0;
+};
+
+struct VisionConfig {
+  int depth = 0;
+  int hidden_size = 0;
+  int num_heads = 0;
+  int patch_size = 0;
+  int temporal_patch_size = 0;
+  int spatial_merge_size = 0;
+  int window_size = 0;
+  std::vector<int> fullatt_block_indexes;
+};
+
+struct SpecialTokens {
+  int64_t image_token_id = -1;
+  int64_t vision_start_token_id = -1;
+  int64_t vision_end_token_id = -1;
+  int64_t im_start_token_id = -1;
+  int64_t im_end_token_id = -1;
+};
+
+struct ModelMetadata {
+  int format_version = 0;
+  std::string model_family;
+  std::string model_name;
+  std::string dtype;  // dtype the weights were exported in
+  TextConfig text;
+  VisionConfig vision;
+  SpecialTokens tokens;
+  std::string default_system_prompt;
+  nlohmann::json preprocess;  // the `preprocess` object, read by PreprocessParams::from_json
+  std::optional<int> focus_layer;
+  nlohmann::json raw;  // the whole document, repeated in attention.json
+
+  // Parses and validates; throws Error(Model) naming `source` and the missing/invalid field.
+  static ModelMetadata parse(const std::string& json_text, const std::string& source);
+};
+
+}  // namespace attnmap

@@ -1,0 +1,184 @@
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "attnmap/atomic_file.hpp"
+#include "attnmap/batch.hpp"
+#include "attnmap/error.hpp"
+#include "batch/bounded_queue.hpp"
+#include "batch/progress.hpp"
+#include "run/stopwatch.hpp"
+
+namespace attnmap {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_complete(const fs::path& dir) {
+  std::error_code ec;
+  return fs::is_regular_file(dir / "attention.json", ec) && fs::is_regular_file(dir / "maps.npy", ec);
+}
+
+std::string message_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const c10::Error& e) {
+    const std::string why = e.what_without_backtrace();
+    return "libtorch: " + why.substr(0, why.find('\n'));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "unknown error";
+}
+
+nlohmann::json summary_line(const BatchItemResult& r) {
+  nlohmann::json line = {{"id", r.item.id},
+                         {"image", r.item.image.string()},
+                         {"prompt", r.item.prompt},
+                         {"status", r.status},
+                         {"error", r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error)},
+                         {"output", r.item.out_dir.string()},
+                         {"timings_ms", r.timings}};
+  return line;
+}
+
+// Collects results from all threads; the summary is streamed to a temporary file as items finish
+// (so a killed run leaves a readable trace) and atomically replaced by the ordered one at the end.
+class ResultBook {
+ public:
+  ResultBook(std::vector<RunItem> items, fs::path summary_path, Progress& progress)
+      : summary_path_(std::move(summary_path)), progress_(progress) {
+    results_.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) results_[i].item = std::move(items[i]);
+    stream_path_ = summary_path_.parent_path() / (summary_path_.filename().string() + ".partial");
+    stream_.open(stream_path_, std::ios::trunc);
+  }
+
+  const RunItem& item(size_t i) const { return results_[i].item; }
+  size_t size() const { return results_.size(); }
+
+  void record(size_t i, const std::string& status, const std::string& error, const StageTimings& timings) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    BatchItemResult& r = results_[i];
+    r.status = status;
+    r.error = error;
+    r.timings = timings;
+    if (stream_) stream_ << summary_line(r).dump() << "\n" << std::flush;
+    progress_.advance(status == "error");
+  }
+
+  BatchSummary finish(double seconds) {
+    stream_.close();
+    std::string all;
+    BatchSummary summary;
+    for (const BatchItemResult& r : results_) {
+      all += summary_line(r).dump() + "\n";
+      if (r.status == "ok") ++summary.ok;
+      if (r.status == "error") ++summary.failed;
+      if (r.status == "skipped") ++summary.skipped;
+    }
+    write_file_atomically(summary_path_, all);
+    std::error_code ignored;
+    fs::remove(stream_path_, ignored);
+    summary.items = results_;
+    summary.seconds = seconds;
+    summary.summary_file = summary_path_;
+    return summary;
+  }
+
+ private:
+  std::vector<BatchItemResult> results_;
+  fs::path summary_path_, stream_path_;
+  std::ofstream stream_;
+  std::mutex mutex_;
+  Progress& progress_;
+};
+
+}  // namespace
+
+BatchSummary run_batch(Runner& runner, const BatchOptions& options) {
+  Stopwatch clock;
+  std::vector<RunItem> items =
+      shard_items(list_batch_items(options), options.shard_index, options.shard_count);
+  ensure_directory(options.out_dir);
+  const std::string summary_name =
+      options.shard_count > 1 ? "summary.shard-" + std::to_string(options.shard_index) + "-of-" +
+                                    std::to_string(options.shard_count) + ".jsonl"
+                              : "summary.jsonl";
+  Progress progress(items.size(), options.progress);
+  ResultBook book(std::move(items), options.out_dir / summary_name, progress);
+
+  const int workers = options.cpu_workers > 0
+                          ? options.cpu_workers
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  struct Prepared {
+    size_t index;
+    PreparedItem item;
+  };
+  struct Inferred {
+    size_t index;
+    InferredItem item;
+  };
+  BoundedQueue<Prepared> to_device(static_cast<size_t>(options.queue_depth));
+  BoundedQueue<Inferred> to_writer(static_cast<size_t>(options.queue_depth));
+
+  std::atomic<size_t> next{0};
+  std::atomic<int> preparers_left{workers};
+  std::vector<std::thread> preparers, writers;
+  for (int w = 0; w < workers; ++w) {
+    preparers.emplace_back([&] {
+      for (size_t i = next++; i < book.size(); i = next++) {
+        const RunItem& item = book.item(i);
+        if (options.resume && is_complete(item.out_dir)) {
+          book.record(i, "skipped", "", {});
+          continue;
+        }
+        try {
+          if (item.prompt.empty()) {
+            throw Error(ErrorKind::Input, "item '" + item.id + "' has no prompt; give --prompt or a \"prompt\" in the manifest");
+          }
+          to_device.push({i, runner.prepare(item)});
+        } catch (...) {
+          book.record(i, "error", message_of(std::current_exception()), {});
+        }
+      }
+      if (--preparers_left == 0) to_device.close();
+    });
+  }
+  for (int w = 0; w < workers; ++w) {
+    writers.emplace_back([&] {
+      while (auto job = to_writer.pop()) {
+        try {
+          Stopwatch write_clock;
+          runner.write(job->item);
+          StageTimings timings = job->item.prepared.timings;
+          timings["write"] = write_clock.lap();
+          book.record(job->index, "ok", "", timings);
+        } catch (...) {
+          book.record(job->index, "error", message_of(std::current_exception()), job->item.prepared.timings);
+        }
+      }
+    });
+  }
+  // The device stage runs here, one item at a time, while the pools prepare and write around it.
+  while (auto job = to_device.pop()) {
+    const StageTimings timings = job->item.timings;
+    try {
+      to_writer.push({job->index, runner.infer(std::move(job->item))});
+    } catch (...) {
+      book.record(job->index, "error", message_of(std::current_exception()), timings);
+    }
+  }
+  to_writer.close();
+  for (auto& t : preparers) t.join();
+  for (auto& t : writers) t.join();
+  progress.finish();
+  return book.finish(clock.lap() / 1000.0);
+}
+
+}  // namespace attnmap

@@ -1,0 +1,63 @@
+#include "cli/batch_command.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "attnmap/batch.hpp"
+#include "attnmap/error.hpp"
+#include "cli/cli_common.hpp"
+
+namespace attnmap::cli {
+namespace {
+
+void parse_shard(const std::string& spec, BatchOptions& options) {
+  const auto slash = spec.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument(spec);
+    size_t a = 0, b = 0;
+    options.shard_index = std::stoi(spec.substr(0, slash), &a);
+    options.shard_count = std::stoi(spec.substr(slash + 1), &b);
+    if (a != slash || b != spec.size() - slash - 1) throw std::invalid_argument(spec);
+  } catch (const std::exception&) {
+    throw Error(ErrorKind::Usage, "--shard '" + spec + "': use K/N, e.g. 0/4 for the first of 4 shards");
+  }
+}
+
+}  // namespace
+
+void add_batch_command(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("batch", "many images through one loaded model; one output folder per item");
+  auto flags = std::make_shared<SharedRunFlags>();
+  auto options = std::make_shared<BatchOptions>();
+  auto shard = std::make_shared<std::string>("0/1");
+  auto no_progress = std::make_shared<bool>(false);
+  cmd->add_option("--images", options->images, "a folder (recursive), a .txt list of paths, or a .jsonl manifest")
+      ->required();
+  cmd->add_option("--out", options->out_dir, "output folder: <id>/ per item + summary.jsonl")->required();
+  cmd->add_option("--prompt", options->prompt, "prompt for items without their own");
+  cmd->add_flag("--resume", options->resume, "skip items whose outputs are complete");
+  cmd->add_option("--shard", *shard, "process shard K of N (K/N, 0-based), e.g. $SLURM_ARRAY_TASK_ID/8")
+      ->capture_default_str();
+  cmd->add_option("--workers", options->cpu_workers, "threads per CPU stage (0 = half the cores)")
+      ->capture_default_str();
+  cmd->add_option("--queue-depth", options->queue_depth, "items buffered between stages")->capture_default_str();
+  cmd->add_flag("--no-progress", *no_progress, "no progress bar or periodic progress lines");
+  add_shared_run_flags(*cmd, *flags);
+  cmd->callback([&exit_code, flags, options, shard, no_progress] {
+    exit_code = guarded([&] {
+      parse_shard(*shard, *options);
+      options->progress = !*no_progress;
+      auto model = load_model_from(*flags);
+      Runner runner(model, run_options_from(*flags));
+      const BatchSummary summary = run_batch(runner, *options);
+      spdlog::info("{} ok, {} failed, {} skipped in {:.1f} s ({:.2f} items/s); summary: {}", summary.ok,
+                   summary.failed, summary.skipped, summary.seconds,
+                   summary.seconds > 0 ? (summary.ok / summary.seconds) : 0.0, summary.summary_file.string());
+      for (const BatchItemResult& r : summary.items) {
+        if (r.status == "error") spdlog::warn("{}: {}", r.item.id, r.error);
+      }
+      return summary.failed > 0 ? 1 : 0;
+    });
+  });
+}
+
+}  // namespace attnmap::cli

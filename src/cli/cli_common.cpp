@@ -1,0 +1,75 @@
+#include "cli/cli_common.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <climits>
+#include <iostream>
+
+#include "attnmap/error.hpp"
+
+namespace attnmap::cli {
+namespace fs = std::filesystem;
+
+int guarded(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    std::cerr << "attnmap: error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    std::cerr << "attnmap: internal error (libtorch): " << why.substr(0, why.find('\n'))
+              << "; please report it with the command line\n";
+    return static_cast<int>(ErrorKind::Internal);
+  } catch (const std::exception& e) {
+    std::cerr << "attnmap: internal error: " << e.what() << "; please report it with the command line\n";
+    return static_cast<int>(ErrorKind::Internal);
+  }
+}
+
+fs::path default_model_path() {
+  char exe[PATH_MAX] = {0};
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  const fs::path dir = n > 0 ? fs::path(std::string(exe, static_cast<size_t>(n))).parent_path() : fs::current_path();
+  return dir / "models" / "demo.pt";
+}
+
+void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
+  cmd.add_option("--model", f.model, "exported model (.pt); default: the bundled demo model")
+      ->default_str(default_model_path().string());
+  cmd.add_option("--query", f.run.query, "attention rows: prompt | last | all | I,J,K | word:WORD")
+      ->capture_default_str();
+  cmd.add_option("--layers", f.run.layers, "decoder layers: all | 4,8,12 | 0-5")->capture_default_str();
+  cmd.add_option("--heads", f.run.heads, "head reduction: mean | max | a head index")->capture_default_str();
+  cmd.add_option("--colormap", f.run.render.colormap, "jet | viridis | turbo | inferno")->capture_default_str();
+  cmd.add_option("--alpha", f.run.render.alpha, "heatmap opacity over the image, 0..1")->capture_default_str();
+  cmd.add_option("--blur", f.run.render.blur_sigma, "Gaussian blur sigma in original pixels, 0 = off")
+      ->capture_default_str();
+  cmd.add_option("--device", f.device.device, "auto | cpu | cuda | cuda:N (auto: CUDA when available)")
+      ->capture_default_str();
+  cmd.add_option("--dtype", f.device.dtype, "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 on CPU)")
+      ->capture_default_str();
+  cmd.add_option("--min-pixels", f.min_pixels, "lower bound of the resized image area (default: model's)");
+  cmd.add_option("--max-pixels", f.max_pixels, "upper bound of the resized image area, caps image tokens (default: model's)");
+  cmd.add_option("--system-prompt", f.run.system_prompt, "system message (default: the model's)");
+  cmd.add_flag("--no-predict", f.no_predict, "skip the next-token prediction; stops after the last requested layer");
+  cmd.add_flag("--no-images", f.no_images, "write maps.npy and attention.json only");
+}
+
+RunOptions run_options_from(const SharedRunFlags& f) {
+  RunOptions options = f.run;
+  options.predict = !f.no_predict;
+  options.write_images = !f.no_images;
+  if (f.min_pixels > 0) options.min_pixels = f.min_pixels;
+  if (f.max_pixels > 0) options.max_pixels = f.max_pixels;
+  return options;
+}
+
+std::shared_ptr<Model> load_model_from(const SharedRunFlags& f) {
+  const fs::path path = f.model.empty() ? default_model_path() : fs::path(f.model);
+  spdlog::info("loading model {}", path.string());
+  return Model::load(path, f.device);
+}
+
+}  // namespace attnmap::cli

@@ -1,0 +1,36 @@
+// What every subcommand shares: how errors become exit codes and where the default model lives.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "attnmap/model.hpp"
+#include "attnmap/run.hpp"
+
+namespace attnmap::cli {
+
+// Runs body; maps attnmap::Error and other exceptions to one stderr line and an exit code.
+int guarded(const std::function<int()>& body);
+
+// --model's default: models/demo.pt next to the executable (the build exports it there).
+std::filesystem::path default_model_path();
+
+// Options shared by `run` and `batch`, bound to one RunOptions / DeviceChoice.
+struct SharedRunFlags {
+  std::string model;
+  DeviceChoice device;
+  RunOptions run;
+  bool no_predict = false;
+  bool no_images = false;
+  int64_t min_pixels = 0;
+  int64_t max_pixels = 0;
+};
+void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
+// Turns parsed flags into RunOptions (resolving the 0 = "model default" sentinels).
+RunOptions run_options_from(const SharedRunFlags& flags);
+std::shared_ptr<Model> load_model_from(const SharedRunFlags& flags);
+
+}  // namespace attnmap::cli

@@ -1,0 +1,58 @@
+#include "cli/info_command.hpp"
+
+#include <iostream>
+
+#include "attnmap/model.hpp"
+#include "cli/cli_common.hpp"
+
+namespace attnmap::cli {
+namespace {
+
+void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool as_json) {
+  if (as_json) {
+    std::cout << m.raw.dump(2) << "\n";
+    return;
+  }
+  const auto& raw = m.raw;
+  const auto& pre = m.preprocess;
+  std::cout << "model         " << path.string() << "\n"
+            << "name          " << m.model_name << " (" << m.model_family << ", format v" << m.format_version
+            << ", exported as " << m.dtype << ")\n"
+            << "vision tower  " << m.vision.depth << " blocks, hidden " << m.vision.hidden_size << ", "
+            << m.vision.num_heads << " heads, patch " << m.vision.patch_size << ", merge "
+            << m.vision.spatial_merge_size << ", window " << m.vision.window_size << " px, full attention at "
+            << nlohmann::json(m.vision.fullatt_block_indexes).dump() << "\n"
+            << "decoder       " << m.text.num_hidden_layers << " layers, hidden " << m.text.hidden_size << ", "
+            << m.text.num_attention_heads << " heads, " << m.text.num_key_value_heads << " kv heads, head dim "
+            << m.text.head_dim << ", vocab " << m.text.vocab_size << "\n";
+  if (raw.contains("parameters")) {
+    const auto& p = raw["parameters"];
+    std::cout << "parameters    " << p.value("total", 0LL) << " (vision " << p.value("vision", 0LL) << ", text "
+              << p.value("text", 0LL) << ")\n";
+  }
+  std::cout << "preprocess    min_pixels " << pre.value("min_pixels", 0LL) << ", max_pixels "
+            << pre.value("max_pixels", 0LL) << ", mean " << pre.value("image_mean", nlohmann::json()).dump()
+            << ", std " << pre.value("image_std", nlohmann::json()).dump() << ", resample "
+            << pre.value("resample", std::string("?")) << "\n"
+            << "image token   " << m.tokens.image_token_id << "\n"
+            << "focus layer   " << (m.focus_layer ? std::to_string(*m.focus_layer) : std::string("none")) << "\n";
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app, int& exit_code) {
+  CLI::App* cmd = app.add_subcommand("info", "the architecture and preprocessing of an exported model");
+  auto model = std::make_shared<std::string>();
+  auto as_json = std::make_shared<bool>(false);
+  cmd->add_option("--model", *model, "exported model (.pt); default: the bundled demo model");
+  cmd->add_flag("--json", *as_json, "print the model's metadata JSON");
+  cmd->callback([&exit_code, model, as_json] {
+    exit_code = guarded([&] {
+      const std::filesystem::path path = model->empty() ? default_model_path() : std::filesystem::path(*model);
+      print_info(path, read_model_file_contents(path).metadata, *as_json);
+      return 0;
+    });
+  });
+}
+
+}  // namespace attnmap::cli

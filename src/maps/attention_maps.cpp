@@ -1,0 +1,30 @@
+#include "attnmap/attention_maps.hpp"
+
+#include "attnmap/error.hpp"
+
+namespace attnmap {
+
+torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
+                         int64_t merged_h, int64_t merged_w) {
+  if (image_end - image_start != merged_h * merged_w) {
+    throw Error(ErrorKind::Internal, "image token span does not match the merged grid");
+  }
+  std::vector<torch::Tensor> maps;
+  maps.reserve(rows.size());
+  for (const torch::Tensor& layer : rows) {
+    const torch::Tensor per_head = layer.select(1, 0);  // [H', S]
+    const torch::Tensor chosen = per_head.size(0) == 1 ? per_head[0] : per_head[head];
+    maps.push_back(chosen.slice(0, image_start, image_end).reshape({merged_h, merged_w}));
+  }
+  return torch::stack(maps).to(torch::kFloat32).contiguous();
+}
+
+double map_entropy(const torch::Tensor& map) {
+  const torch::Tensor m = map.to(torch::kFloat64).clamp_min(0);
+  const double total = m.sum().item<double>();
+  if (total <= 0) return 0.0;
+  const torch::Tensor p = m / total;
+  return -(p * torch::where(p > 0, p.log(), torch::zeros_like(p))).sum().item<double>();
+}
+
+}  // namespace attnmap

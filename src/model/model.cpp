@@ -1,0 +1,151 @@
+#include "attnmap/model.hpp"
+
+#include <torch/cuda.h>
+
+#include "attnmap/error.hpp"
+#include "attnmap/sha256.hpp"
+
+namespace attnmap {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kMetadataFile = "attnmap/metadata.json";
+const char* kTokenizerFile = "attnmap/tokenizer.json";
+
+torch::Device pick_device(const std::string& name, const fs::path& path) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw Error(ErrorKind::Usage, "--device '" + name + "' is not a device; use auto, cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw Error(ErrorKind::Resource, "--device " + name + " asked for CUDA but " +
+                                         (torch::cuda::device_count() == 0 ? std::string("no CUDA device is visible")
+                                                                           : std::string("CUDA is unavailable")) +
+                                         " to this libtorch; use --device cpu or a CUDA build of libtorch (model '" +
+                                         path.string() + "')");
+  }
+  return device;
+}
+
+torch::ScalarType pick_dtype(const std::string& name, const torch::Device& device) {
+  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  if (name == "fp32" || name == "float32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  if (name == "fp16" || name == "float16") return torch::kFloat16;
+  throw Error(ErrorKind::Usage, "--dtype '" + name + "' is not a dtype; use auto, fp32, bf16 or fp16");
+}
+
+void check_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw Error(ErrorKind::Model, "model '" + path.string() +
+                                      "' does not exist; export one with tools/export.py or run scripts/demo.sh");
+  }
+  if (!fs::is_regular_file(path, ec)) throw Error(ErrorKind::Model, "model '" + path.string() + "' is not a file");
+}
+
+std::string file_extra(const torch::jit::ExtraFilesMap& extra, const char* name, const fs::path& path) {
+  const auto it = extra.find(name);
+  if (it == extra.end() || it->second.empty()) {
+    throw Error(ErrorKind::Model, "'" + path.string() + "' is a TorchScript file but not an attnmap export (no " +
+                                      name + "); export the checkpoint with tools/export.py");
+  }
+  return it->second;
+}
+
+torch::jit::Module load_module(const fs::path& path, torch::Device device, torch::jit::ExtraFilesMap& extra) {
+  check_file(path);
+  try {
+    return torch::jit::load(path.string(), device, extra);
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    why = why.substr(0, why.find('\n'));
+    throw Error(ErrorKind::Model, "cannot load model '" + path.string() + "' (" + why +
+                                      "); it must be a TorchScript file written by tools/export.py with a torch no "
+                                      "newer than the libtorch attnmap was built with");
+  }
+}
+
+}  // namespace
+
+ModelFileContents read_model_file_contents(const fs::path& path) {
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
+  load_module(path, torch::kCPU, extra);
+  ModelFileContents contents;
+  contents.metadata = ModelMetadata::parse(file_extra(extra, kMetadataFile, path), path.string());
+  contents.tokenizer_json = file_extra(extra, kTokenizerFile, path);
+  return contents;
+}
+
+std::shared_ptr<Model> Model::load(const fs::path& path, const DeviceChoice& choice) {
+  std::shared_ptr<Model> model(new Model());
+  model->path_ = path;
+  model->device_ = pick_device(choice.device, path);
+  model->dtype_ = pick_dtype(choice.dtype, model->device_);
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
+  model->module_ = load_module(path, model->device_, extra);
+  model->metadata_ = ModelMetadata::parse(file_extra(extra, kMetadataFile, path), path.string());
+  try {
+    model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json(file_extra(extra, kTokenizerFile, path)));
+  } catch (const Error& e) {
+    throw Error(ErrorKind::Model, "model '" + path.string() + "' carries a tokenizer attnmap cannot read: " + e.what());
+  }
+  model->module_.to(model->device_, model->dtype_);
+  model->module_.eval();
+  model->sha256_ = sha256_file_hex(path);
+  return model;
+}
+
+std::string Model::device_name() const { return device_.str(); }
+
+std::string Model::dtype_name() const {
+  switch (dtype_) {
+    case torch::kBFloat16: return "bf16";
+    case torch::kFloat16: return "fp16";
+    default: return "fp32";
+  }
+}
+
+AttentionResult Model::attention(const ModelInputs& inputs, const AttentionRequest& request) {
+  torch::NoGradGuard no_grad;
+  c10::List<int64_t> layers(request.layers);
+  const torch::Tensor rows = torch::tensor(request.query_rows, torch::kInt64).to(device_);
+  std::vector<torch::jit::IValue> args = {
+      inputs.input_ids.to(device_),
+      inputs.pixel_values.to(device_),
+      inputs.image_grid_thw.to(device_),
+      inputs.position_ids.to(device_),
+      layers,
+      rows,
+      static_cast<int64_t>(request.head_reduce),
+      request.mean_queries,
+      request.return_logits};
+  torch::jit::IValue out;
+  try {
+    out = module_.forward(args);
+  } catch (const c10::OutOfMemoryError& e) {
+    throw Error(ErrorKind::Resource, std::string("out of memory on ") + device_.str() +
+                                         " for this image; lower --max-pixels or ask for fewer --layers");
+  } catch (const c10::Error& e) {
+    std::string why = e.what_without_backtrace();
+    if (why.find("out of memory") != std::string::npos) {
+      throw Error(ErrorKind::Resource, std::string("out of memory on ") + device_.str() +
+                                           " for this image; lower --max-pixels or ask for fewer --layers");
+    }
+    throw Error(ErrorKind::Internal, "the model's forward failed: " + why.substr(0, why.find('\n')));
+  }
+  const auto tuple = out.toTuple();
+  AttentionResult result;
+  for (const auto& layer : tuple->elements()[0].toList()) {
+    result.layers.push_back(layer.get().toTensor().to(torch::kCPU, torch::kFloat32));
+  }
+  const torch::Tensor logits = tuple->elements()[1].toTensor();
+  if (request.return_logits && logits.numel() > 0) result.logits = logits.to(torch::kCPU, torch::kFloat32);
+  return result;
+}
+
+}  // namespace attnmap

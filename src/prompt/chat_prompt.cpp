@@ -1,0 +1,42 @@
+#include <algorithm>
+
+#include "attnmap/error.hpp"
+#include "attnmap/prompt.hpp"
+#include "attnmap/tokenizer.hpp"
+
+namespace attnmap {
+
+ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& metadata, const std::string& user_text,
+                             int64_t image_tokens, const std::string& system_prompt) {
+  if (user_text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    throw Error(ErrorKind::Input, "the prompt is empty; pass the question about the image with --prompt");
+  }
+  const std::string im_start = tokenizer.id_to_token(metadata.tokens.im_start_token_id);
+  const std::string im_end = tokenizer.id_to_token(metadata.tokens.im_end_token_id);
+  const std::string vision_start = tokenizer.id_to_token(metadata.tokens.vision_start_token_id);
+  const std::string vision_end = tokenizer.id_to_token(metadata.tokens.vision_end_token_id);
+  const std::string image_pad = tokenizer.id_to_token(metadata.tokens.image_token_id);
+  const std::string& system = system_prompt.empty() ? metadata.default_system_prompt : system_prompt;
+
+  // Tokenized in three pieces split at added tokens, which HF matches atomically before any
+  // pre-tokenization: the ids equal tokenizing the whole rendered template at once, and we learn
+  // exactly where the user's text starts and ends.
+  const std::string head = im_start + "system\n" + system + im_end + "\n" + im_start + "user\n" + vision_start;
+  const std::string tail = im_end + "\n" + im_start + "assistant\n";
+
+  ChatPrompt p;
+  p.ids = tokenizer.encode(head);
+  p.image_start = static_cast<int64_t>(p.ids.size());
+  p.ids.insert(p.ids.end(), image_tokens, metadata.tokens.image_token_id);
+  p.image_end = static_cast<int64_t>(p.ids.size());
+  const std::vector<int64_t> middle = tokenizer.encode(vision_end + user_text);
+  p.ids.insert(p.ids.end(), middle.begin(), middle.end());
+  p.prompt_start = p.image_end + 1;  // after <|vision_end|>
+  p.prompt_end = static_cast<int64_t>(p.ids.size());
+  const std::vector<int64_t> end = tokenizer.encode(tail);
+  p.ids.insert(p.ids.end(), end.begin(), end.end());
+  (void)image_pad;
+  return p;
+}
+
+}  // namespace attnmap
