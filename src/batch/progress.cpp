@@ -1,6 +1,6 @@
 #include "batch/progress.hpp"
 
-#include <spdlog/spdlog.h>
+#include "attnmap/log.hpp"
 #include <unistd.h>
 
 #include <cstdio>
@@ -40,7 +40,8 @@ void Progress::print_locked(bool final_line) {
                  rate, eta, final_line ? "\n" : "   ");
     std::fflush(stderr);
   } else {
-    spdlog::info("{}/{} items, {} failed, {:.2f} items/s, ETA {:.0f}s", done_, total_, failed_, rate, eta);
+    log::info(std::to_string(done_) + "/" + std::to_string(total_) + " items, " + std::to_string(failed_) +
+              " failed, " + log::fixed(rate, 2) + " items/s, ETA " + log::fixed(eta, 0) + " s");
   }
 }
 

@@ -1,6 +1,6 @@
 #include "cli/batch_command.hpp"
 
-#include <spdlog/spdlog.h>
+#include "attnmap/log.hpp"
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
@@ -49,11 +49,12 @@ void add_batch_command(CLI::App& app, int& exit_code) {
       auto model = load_model_from(*flags);
       Runner runner(model, run_options_from(*flags));
       const BatchSummary summary = run_batch(runner, *options);
-      spdlog::info("{} ok, {} failed, {} skipped in {:.1f} s ({:.2f} items/s); summary: {}", summary.ok,
-                   summary.failed, summary.skipped, summary.seconds,
-                   summary.seconds > 0 ? (summary.ok / summary.seconds) : 0.0, summary.summary_file.string());
+      const double rate = summary.seconds > 0 ? summary.ok / summary.seconds : 0.0;
+      log::info(std::to_string(summary.ok) + " ok, " + std::to_string(summary.failed) + " failed, " +
+                std::to_string(summary.skipped) + " skipped in " + log::fixed(summary.seconds) + " s (" +
+                log::fixed(rate, 2) + " items/s); summary: " + summary.summary_file.string());
       for (const BatchItemResult& r : summary.items) {
-        if (r.status == "error") spdlog::warn("{}: {}", r.item.id, r.error);
+        if (r.status == "error") log::warn(r.item.id + ": " + r.error);
       }
       return summary.failed > 0 ? 1 : 0;
     });

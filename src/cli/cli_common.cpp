@@ -1,12 +1,12 @@
 #include "cli/cli_common.hpp"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <climits>
 #include <iostream>
 
 #include "attnmap/error.hpp"
+#include "attnmap/log.hpp"
 
 namespace attnmap::cli {
 namespace fs = std::filesystem;
@@ -68,7 +68,7 @@ RunOptions run_options_from(const SharedRunFlags& f) {
 
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& f) {
   const fs::path path = f.model.empty() ? default_model_path() : fs::path(f.model);
-  spdlog::info("loading model {}", path.string());
+  log::info("loading model " + path.string());
   return Model::load(path, f.device);
 }
 

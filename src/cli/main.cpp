@@ -1,11 +1,10 @@
 // attnmap: where a vision-language model looks. The CLI parses, calls the library, maps errors to exit codes.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdlib>
 
+#include "attnmap/log.hpp"
 #include "cli/batch_command.hpp"
 #include "cli/info_command.hpp"
 #include "cli/run_command.hpp"
@@ -13,13 +12,10 @@
 namespace {
 
 void configure_logging(int verbosity, bool quiet) {
-  spdlog::set_default_logger(spdlog::stderr_color_st("attnmap"));
-  spdlog::set_pattern("attnmap: %^%l%$: %v");
-  spdlog::level::level_enum level = spdlog::level::info;
-  if (const char* env = std::getenv("ATTNMAP_LOG_LEVEL")) level = spdlog::level::from_str(env);
-  if (verbosity > 0) level = spdlog::level::debug;
-  if (quiet) level = spdlog::level::warn;
-  spdlog::set_level(level);
+  namespace log = attnmap::log;
+  if (const char* env = std::getenv("ATTNMAP_LOG_LEVEL")) log::set_level(std::string(env));
+  if (verbosity > 0) log::set_level(log::Level::Debug);
+  if (quiet) log::set_level(log::Level::Warn);
 }
 
 }  // namespace

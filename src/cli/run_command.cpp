@@ -1,6 +1,6 @@
 #include "cli/run_command.hpp"
 
-#include <spdlog/spdlog.h>
+#include "attnmap/log.hpp"
 
 #include "cli/cli_common.hpp"
 #include "run/stopwatch.hpp"
@@ -32,10 +32,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       InferredItem inferred = runner.infer(std::move(prepared));
       runner.write(inferred);
       if (inferred.prediction) {
-        spdlog::info("next token: {:?} (p={:.3f})", inferred.prediction->text, inferred.prediction->probability);
+        log::info("next token: '" + inferred.prediction->text + "' (p=" + log::fixed(inferred.prediction->probability, 3) + ")");
       }
-      spdlog::info("wrote {} layer map(s) to {} in {:.0f} ms", inferred.maps.size(0), it.out_dir.string(),
-                   load_ms + clock.lap());
+      log::info("wrote " + std::to_string(inferred.maps.size(0)) + " layer map(s) to " + it.out_dir.string() +
+                " in " + log::fixed(load_ms + clock.lap(), 0) + " ms");
       return 0;
     });
   });
