@@ -46,7 +46,7 @@ void put_text(cv::Mat& image, const std::string& text, int x, int baseline_y, do
 }
 
 std::string figure_line(const ItemResult& item, const LayerResult& layer, const CompareOptions& options) {
-  return item.id + "  layer " + std::to_string(layer.layer) + "  " + metric_name(options.metric) + " " +
+  return "item " + item.id + "  layer " + std::to_string(layer.layer) + "  " + metric_name(options.metric) + " " +
          compare_detail::format_figure(options.metric, decisive_value(layer.figures, options.metric)) + "  FAIL";
 }
 
