@@ -50,7 +50,8 @@ std::vector<LayerResult> select_layers(const std::string& id, const RunFolder& b
     return at == r.layers.end() ? -1 : at - r.layers.begin();
   };
   std::vector<int> wanted;
-  const bool all = spec.find_first_not_of(" \t") == std::string::npos || spec == "all";
+  const auto first = spec.find_first_not_of(" \t");
+  const bool all = first != std::string::npos && spec.substr(first, spec.find_last_not_of(" \t") - first + 1) == "all";
   if (all) {
     if (std::set<int>(b.layers.begin(), b.layers.end()) != std::set<int>(c.layers.begin(), c.layers.end())) {
       throw item_error(id, "layers differ (baseline records " + format_layers(b.layers) + ", candidate records " +
