@@ -1,11 +1,15 @@
-// attnmap: where a vision-language model looks. The CLI parses, calls the library, maps errors to exit codes.
+// attnmap: where a vision-language model looks. The CLI parses, calls the library, maps errors to
+// exit codes (docs/design.md lists them).
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdlib>
+#include <iostream>
 
+#include "attnmap/error.hpp"
 #include "attnmap/log.hpp"
 #include "cli/batch_command.hpp"
+#include "cli/compare_command.hpp"
 #include "cli/info_command.hpp"
 #include "cli/run_command.hpp"
 
@@ -22,7 +26,7 @@ void configure_logging(int verbosity, bool quiet) {
 
 int main(int argc, char** argv) {
   std::signal(SIGINT, [](int) { std::_Exit(130); });
-  CLI::App app{"attnmap: per-layer heatmaps of where a vision-language model looks"};
+  CLI::App app{"attnmap " ATTNMAP_VERSION ": per-layer heatmaps of where a vision-language model looks"};
   app.set_version_flag("--version", std::string("attnmap ") + ATTNMAP_VERSION);
   app.require_subcommand(1);
   int verbosity = 0;
@@ -33,13 +37,15 @@ int main(int argc, char** argv) {
 
   int exit_code = 0;
   attnmap::cli::add_run_command(app, exit_code);
-  attnmap::cli::add_info_command(app, exit_code);
   attnmap::cli::add_batch_command(app, exit_code);
+  attnmap::cli::add_info_command(app, exit_code);
+  attnmap::cli::add_compare_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "attnmap: error: " << e.what() << " (see attnmap --help)\n";
+    return static_cast<int>(attnmap::ErrorKind::Usage);
   }
   return exit_code;
 }

@@ -1,0 +1,375 @@
+"""`attnmap compare` end to end on synthetic run and batch folders (tools/make_compare_fixtures.py).
+
+Expected figures follow from the perturbations, not from the tool's own output.
+"""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import make_compare_fixtures as fx
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def attnmap_bin() -> str:
+    binary = os.environ.get("ATTNMAP_BIN") or str(ROOT / "build" / "attnmap")
+    assert pathlib.Path(binary).exists(), f"built CLI not found at {binary}; set ATTNMAP_BIN"
+    return binary
+
+
+def compare(*args):
+    proc = subprocess.run([attnmap_bin(), "compare", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return proc
+
+
+def assert_usage_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("attnmap: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def fail_lines(stdout):
+    return [line for line in stdout.splitlines() if line.strip().startswith("FAIL")]
+
+
+@pytest.fixture
+def runs(tmp_path):
+    base = fx.write_run(tmp_path / "run" / "base")
+    cand = fx.copy_tree(base, tmp_path / "run" / "cand")
+    return base, cand
+
+
+@pytest.fixture
+def batches(tmp_path):
+    base = fx.write_batch(tmp_path / "batch" / "base", ids=["a", "b", "c"])
+    cand = fx.copy_tree(base, tmp_path / "batch" / "cand")
+    return base, cand
+
+
+# --- identical inputs ---------------------------------------------------------------------------
+
+def test_identical_run_folders_pass(runs):
+    proc = compare(*runs)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS" in proc.stdout
+    assert not fail_lines(proc.stdout)
+
+
+@pytest.mark.parametrize("metric", ["max-abs", "cosine", "iou-top-k", "peak-shift"])
+def test_identical_batch_folders_pass_under_every_metric(batches, metric):
+    proc = compare(*batches, "--metric", metric)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- a perturbed map fails, naming the item and layer --------------------------------------------
+
+def test_perturbed_run_layer_fails_and_is_named(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=2, add=1e-3, cell=(0, 0))
+    report = tmp_path / "report.json"
+    proc = compare(base, cand, "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = fail_lines(proc.stdout)
+    assert lines and all("layer 2" in line for line in lines), proc.stdout
+    doc = json.loads(report.read_text())
+    assert doc["pass"] is False
+    (item,) = doc["items"]
+    figures = {entry["layer"]: entry for entry in item["layers"]}
+    assert [layer for layer, entry in figures.items() if not entry["pass"]] == [2]
+    assert figures[2]["max_abs"] == pytest.approx(1e-3, rel=1e-3)
+    assert figures[2]["cells_outside"] == 1
+    assert figures[0]["max_abs"] == 0.0
+
+
+def test_perturbed_batch_item_fails_and_is_named(batches, tmp_path):
+    base, cand = batches
+    fx.perturb(cand / "b", layer=3, add=5e-3, cell=(4, 6))
+    report = tmp_path / "report.json"
+    proc = compare(base, cand, "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = fail_lines(proc.stdout)
+    assert lines and all("item b" in line and "layer 3" in line for line in lines), proc.stdout
+    doc = json.loads(report.read_text())
+    assert doc["summary"] == {"items": 3, "items_failed": 1, "layers_compared": 12, "layers_failed": 1}
+    assert (doc["worst_items"][0]["id"], doc["worst_items"][0]["layer"]) == ("b", 3)
+    assert doc["worst_items"][0]["pass"] is False
+    assert doc["worst_layers"][0]["layer"] == 3 and doc["worst_layers"][0]["id"] == "b"
+    items = {item["id"]: item for item in doc["items"]}
+    assert items["a"]["pass"] and items["c"]["pass"] and not items["b"]["pass"]
+
+
+def test_max_abs_respects_atol_and_rtol(runs):
+    base, cand = runs
+    # Background cell (0,0) is < 0.01, so the bound with the defaults is < 1e-6 + 1e-6.
+    fx.perturb(cand, layer=1, add=5e-4, cell=(0, 0))
+    assert compare(base, cand).returncode == 1
+    assert compare(base, cand, "--atol", "1e-3").returncode == 0
+    # Relative part alone: 5e-4 <= rtol * |b| needs rtol >= 5e-4 / 0.01 = 0.05 at the largest background.
+    assert compare(base, cand, "--atol", "0", "--rtol", "0.01").returncode == 1
+    b0 = float(np.load(base / "maps.npy")[1, 0, 0])
+    assert compare(base, cand, "--atol", "0", "--rtol", str(1.01 * 5e-4 / b0)).returncode == 0
+
+
+def test_nan_in_candidate_fails(runs):
+    base, cand = runs
+    fx.perturb(cand, layer=0, set_cells={(1, 1): float("nan")})
+    for metric in ("max-abs", "cosine"):
+        proc = compare(base, cand, "--metric", metric)
+        assert proc.returncode == 1, (metric, proc.stdout, proc.stderr)
+
+
+# --- each metric ------------------------------------------------------------------------------------
+
+def test_scaled_map_passes_cosine_but_fails_max_abs(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=1, scale=2.0)
+    assert compare(base, cand).returncode == 1
+    report = tmp_path / "r.json"
+    proc = compare(base, cand, "--metric", "cosine", "--report", report)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    layer1 = [l for l in json.loads(report.read_text())["items"][0]["layers"] if l["layer"] == 1][0]
+    assert layer1["cosine"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_changed_map_fails_cosine(runs):
+    base, cand = runs
+    # Swapping the dominant peak with a background cell leaves two nearly orthogonal maps.
+    fx.perturb(cand, layer=0, move_peak=(3, 3))
+    assert compare(base, cand, "--metric", "cosine").returncode == 1
+    assert compare(base, cand, "--metric", "cosine", "--min-cosine", "-1").returncode == 0
+
+
+def test_peak_moved_three_cells_fails_peak_shift_of_one(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=2, move_peak=(0, 3))
+    report = tmp_path / "r.json"
+    proc = compare(base, cand, "--metric", "peak-shift", "--max-peak-shift", "1", "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert any("layer 2" in line for line in fail_lines(proc.stdout)), proc.stdout
+    layer2 = [l for l in json.loads(report.read_text())["items"][0]["layers"] if l["layer"] == 2][0]
+    assert layer2["peak_shift"] == pytest.approx(3.0)
+    assert layer2["baseline_peak"] == list(fx.PEAK_CELL)
+    assert layer2["candidate_peak"] == [fx.PEAK_CELL[0], fx.PEAK_CELL[1] + 3]
+    assert compare(base, cand, "--metric", "peak-shift", "--max-peak-shift", "3").returncode == 0
+    assert compare(base, cand, "--metric", "peak-shift", "--max-peak-shift", "2.9").returncode == 1
+
+
+def test_peak_shift_is_euclidean(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=0, move_peak=(3, 4))
+    assert compare(base, cand, "--metric", "peak-shift", "--max-peak-shift", "5").returncode == 0
+    assert compare(base, cand, "--metric", "peak-shift", "--max-peak-shift", "4.99").returncode == 1
+
+
+def test_top_k_iou(tmp_path):
+    # 4x5 = 20 cells with distinct values 20..1; top 20% = 4 cells = raster cells 0..3.
+    base_map = np.arange(20, 0, -1, dtype=np.float32).reshape(1, 4, 5)
+    base = fx.write_run(tmp_path / "base", maps=base_map, layers=[0])
+    cand_map = base_map.copy()
+    cand_map[0, 0, 0] = cand_map[0, 0, 1] = 0  # candidate top 4 = cells 2..5: overlap {2,3}, union 6 -> IoU 1/3
+    cand = fx.write_run(tmp_path / "cand", maps=cand_map, layers=[0])
+    report = tmp_path / "r.json"
+    proc = compare(base, cand, "--metric", "iou-top-k", "--top-k", "20", "--min-iou", "0.5", "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert json.loads(report.read_text())["items"][0]["layers"][0]["iou_top_k"] == pytest.approx(1 / 3)
+    assert compare(base, cand, "--metric", "iou-top-k", "--top-k", "20", "--min-iou", "0.33").returncode == 0
+    # Top 50% = 10 cells: candidate keeps 8 of them plus cells 10,11 -> IoU 8/12.
+    assert compare(base, cand, "--metric", "iou-top-k", "--top-k", "50", "--min-iou", "0.66").returncode == 0
+    assert compare(base, cand, "--metric", "iou-top-k", "--top-k", "50", "--min-iou", "0.67").returncode == 1
+
+
+# --- --layers ----------------------------------------------------------------------------------
+
+def test_layers_filter_skips_unselected_layers(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=2, add=1e-2)
+    assert compare(base, cand, "--layers", "0,1,3").returncode == 0
+    assert compare(base, cand, "--layers", "1-2").returncode == 1
+    report = tmp_path / "r.json"
+    compare(base, cand, "--layers", "3,0", "--report", report)
+    assert [l["layer"] for l in json.loads(report.read_text())["items"][0]["layers"]] == [3, 0]
+
+
+def test_layers_out_of_range_is_usage_error(runs):
+    assert_usage_error(compare(*runs, "--layers", "0,9"), "9", "0-3")
+    assert_usage_error(compare(*runs, "--layers", "3-1"), "3-1")
+
+
+# --- input errors name the item -----------------------------------------------------------------
+
+def test_missing_item_in_candidate(batches):
+    base, cand = batches
+    shutil.rmtree(cand / "b")
+    assert_usage_error(compare(base, cand), "'b'", "candidate")
+
+
+def test_extra_item_in_candidate(batches):
+    base, cand = batches
+    fx.write_run(cand / "d")
+    assert_usage_error(compare(base, cand), "'d'", "baseline")
+
+
+def test_incomplete_item_is_missing(batches):
+    base, cand = batches
+    (cand / "c" / "attention.json").unlink()
+    assert_usage_error(compare(base, cand), "'c'", "incomplete")
+
+
+def test_grid_mismatch(batches):
+    base, cand = batches
+    shutil.rmtree(cand / "a")
+    fx.write_run(cand / "a", merged_h=6, merged_w=7, seed=0)
+    assert_usage_error(compare(base, cand), "item 'a'", "grids differ", "6x8", "6x7")
+
+
+def test_layer_mismatch(batches):
+    base, cand = batches
+    shutil.rmtree(cand / "c")
+    fx.write_run(cand / "c", layers=[0, 1, 2], seed=2)
+    assert_usage_error(compare(base, cand), "item 'c'", "layers differ", "0-3", "0-2")
+    # The layers both sides recorded still compare; item c's maps for 0-2 are unchanged (same seed).
+    assert compare(base, cand, "--layers", "0-2").returncode == 0
+    assert_usage_error(compare(base, cand, "--layers", "3"), "item 'c'", "layer 3")
+
+
+def test_different_prompts(batches):
+    base, cand = batches
+    fx.edit_json(cand / "b", prompt="Where is the dog?")
+    assert_usage_error(compare(base, cand), "item 'b'", "prompts differ", "Where is the dog?")
+
+
+def test_corrupt_maps_npy(runs):
+    base, cand = runs
+    (cand / "maps.npy").write_bytes(b"not numpy")
+    assert_usage_error(compare(base, cand), str(cand / "maps.npy"))
+
+
+def test_maps_npy_shape_disagrees_with_attention_json(runs):
+    base, cand = runs
+    np.save(cand / "maps.npy", np.zeros((4, 6, 9), dtype=np.float32))
+    assert_usage_error(compare(base, cand), "maps.npy", "shape")
+
+
+def test_corrupt_attention_json(runs):
+    base, cand = runs
+    (cand / "attention.json").write_text("{ not json")
+    assert_usage_error(compare(base, cand), str(cand / "attention.json"), "JSON")
+
+
+def test_wrong_schema_version(runs):
+    base, cand = runs
+    fx.edit_json(cand, schema_version=2)
+    assert_usage_error(compare(base, cand), "schema_version")
+
+
+def test_run_versus_batch_and_missing_folder(runs, batches, tmp_path):
+    assert_usage_error(compare(runs[0], batches[1]), "single-run", "batch")
+    assert_usage_error(compare(runs[0], tmp_path / "nope"), str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    assert_usage_error(compare(runs[0], tmp_path / "empty"), "neither a run folder")
+
+
+def test_threshold_flag_of_another_metric_is_usage_error(runs):
+    assert_usage_error(compare(*runs, "--metric", "cosine", "--atol", "1e-3"), "--atol", "max-abs")
+    assert_usage_error(compare(*runs, "--min-cosine", "2", "--metric", "cosine"), "--min-cosine")
+    assert_usage_error(compare(*runs, "--report", "r.txt"), ".json", ".md")
+    assert compare(*runs, "--metric", "bogus").returncode == 2
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+def test_json_report_fields(batches, tmp_path):
+    base, cand = batches
+    fx.perturb(cand / "a", layer=0, add=1.0)
+    report = tmp_path / "out" / "report.json"
+    assert compare(base, cand, "--report", report).returncode == 1
+    doc = json.loads(report.read_text())
+    assert doc["report"] == "attnmap compare" and doc["schema_version"] == 1
+    assert doc["kind"] == "batch" and doc["pass"] is False
+    assert doc["baseline"] == str(base) and doc["candidate"] == str(cand)
+    assert doc["options"]["metric"] == "max-abs"
+    assert doc["options"]["atol"] == 1e-6 and doc["options"]["rtol"] == 1e-4
+    assert set(doc["options"]) >= {"min_cosine", "top_k_percent", "min_iou", "max_peak_shift", "layers", "report",
+                                   "diff_images"}
+    assert set(doc["summary"]) == {"items", "items_failed", "layers_compared", "layers_failed"}
+    assert [item["id"] for item in doc["items"]] == ["a", "b", "c"]
+    for item in doc["items"]:
+        assert item["grid"] == {"merged_h": 6, "merged_w": 8}
+        assert [l["layer"] for l in item["layers"]] == [0, 1, 2, 3]
+        for layer in item["layers"]:
+            assert set(layer) == {"layer", "pass", "max_abs", "tolerance_ratio", "cells_outside", "cosine", "iou_top_k",
+                                  "peak_shift", "baseline_peak", "candidate_peak"}
+    assert len(doc["worst_items"]) == 3 and len(doc["worst_layers"]) == 4
+    assert doc["worst_items"][0] == {"id": "a", "layer": 0, "value": pytest.approx(1.0, rel=1e-6), "pass": False}
+
+
+def test_markdown_report_has_table(batches, tmp_path):
+    base, cand = batches
+    fx.perturb(cand / "c", layer=1, add=0.25)
+    report = tmp_path / "report.md"
+    assert compare(base, cand, "--report", report).returncode == 1
+    text = report.read_text()
+    assert text.startswith("# attnmap compare: FAIL")
+    header = "| item | layer | max-abs | tolerance ratio | cosine | IoU top-k | peak shift (cells) | result |"
+    assert header in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.count("|") == 9 and "item" not in line]
+    assert len(rows) == 12
+    failing = [row for row in rows if "FAIL" in row]
+    assert len(failing) == 1 and failing[0].startswith("| c | 1 | 2.500e-01 |"), failing
+
+
+def test_report_written_on_pass_too(runs, tmp_path):
+    report = tmp_path / "r.json"
+    assert compare(*runs, "--report", report).returncode == 0
+    assert json.loads(report.read_text())["pass"] is True
+
+
+# --- diff images ------------------------------------------------------------------------------
+
+def jpeg_size(path):
+    from PIL import Image
+    with Image.open(path) as image:
+        assert image.format == "JPEG"
+        return image.size
+
+
+def expected_image_size(merged_h, merged_w):
+    # docs/compare.md: cell = ceil(256 / max(h, w)); width 3 panels + 4 margins of 8; height 28 + 20 + panel + 8.
+    cell = max(1, -(-256 // max(merged_h, merged_w)))
+    return 3 * merged_w * cell + 32, merged_h * cell + 56
+
+
+def test_diff_images_for_failing_items_and_layers_only(batches, tmp_path):
+    base, cand = batches
+    fx.perturb(cand / "b", layer=1, add=1e-2)
+    fx.perturb(cand / "b", layer=3, add=1e-2)
+    out = tmp_path / "diffs"
+    assert compare(base, cand, "--diff-images", out).returncode == 1
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["b/layer_01.jpg", "b/layer_03.jpg"]
+    for name in written:
+        assert jpeg_size(out / name) == expected_image_size(6, 8) == (800, 248)
+
+
+def test_diff_images_single_run_and_other_grid(tmp_path):
+    base = fx.write_run(tmp_path / "base", merged_h=17, merged_w=23)
+    cand = fx.copy_tree(base, tmp_path / "cand")
+    fx.perturb(cand, layer=2, add=1e-2)
+    out = tmp_path / "diffs"
+    assert compare(base, cand, "--diff-images", out).returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["layer_02.jpg"]
+    assert jpeg_size(out / "layer_02.jpg") == expected_image_size(17, 23) == (3 * 23 * 12 + 32, 17 * 12 + 56)
+
+
+def test_no_diff_images_when_passing(runs, tmp_path):
+    out = tmp_path / "diffs"
+    assert compare(*runs, "--diff-images", out).returncode == 0
+    assert not out.exists() or not any(out.rglob("*.jpg"))
