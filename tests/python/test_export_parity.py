@@ -159,3 +159,39 @@ def test_bf16_module_runs_close_to_fp32_reference(seed_run):
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
     scale = case["logits"].abs().max().item()
     assert (logits - case["logits"]).abs().max().item() < 0.1 * scale
+
+
+def test_positions_reference_matches_transformers(seed_run):
+    """tools/attnmap_tools/positions.py (ported by the C++ runner) equals HF's get_rope_index."""
+    from attnmap_tools.positions import get_rope_index
+
+    hf = seed_run["hf"]
+    image = hf.config.image_token_id
+    start, end = hf.config.vision_start_token_id, hf.config.vision_end_token_id
+
+    def hf_positions(ids, grids):
+        input_ids = torch.tensor([ids])
+        mm = (input_ids == image).long()
+        grid = torch.tensor(grids, dtype=torch.long) if grids else None
+        pos, delta = hf.model.get_rope_index(input_ids, mm_token_type_ids=mm, image_grid_thw=grid)
+        return pos[:, 0].tolist(), int(delta[0, 0])
+
+    def prompt(grids, text_lens):
+        ids = [9] * text_lens[0]
+        for (t, h, w), n in zip(grids, text_lens[1:]):
+            ids += [start] + [image] * (t * h * w // 4) + [end] + [7] * n
+        return ids
+
+    scenarios = [([], [5]), ([(1, 12, 18)], [3, 4]), ([(1, 8, 10)], [0, 0]), ([(1, 16, 6)], [15, 6]),
+                 ([(1, 6, 10), (1, 8, 10)], [2, 3, 5]), ([(2, 4, 6)], [4, 2])]
+    for grids, text_lens in scenarios:
+        ids = prompt(grids, text_lens)
+        mine = get_rope_index(ids, grids, image)
+        if grids:
+            assert mine == hf_positions(ids, grids), (grids, text_lens)
+        else:
+            assert mine == ([list(range(len(ids)))] * 3, 0)
+    for case in seed_run["cases"].values():
+        ids = case["inputs"]["input_ids"][0].tolist()
+        mine, _ = get_rope_index(ids, case["inputs"]["image_grid_thw"].tolist(), image)
+        assert mine == case["positions"].tolist()
