@@ -1,13 +1,8 @@
 """tools/export.py on checkpoint variants and broken checkpoints: both hub key layouts, sharded
-import pytest
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 weights, flat (pre-v5) config.json, metadata contents, extra files, focus layer, clear errors."""
-import gzip
 import json
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,6 +13,9 @@ import hf_reference as R
 from attnmap_tools import exporter
 from attnmap_tools.checkpoint import CheckpointError
 from attnmap_tools.config import ConfigError
+
+# torch.jit.load warns that TorchScript is deprecated; it is still the format libtorch loads.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 # The design doc's metadata schema (docs/design.md): section -> keys.
 SCHEMA = {
