@@ -82,6 +82,7 @@ class AttnMapQwen2_5_VL(nn.Module):
     def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor,
               image_grid_thw: torch.Tensor) -> torch.Tensor:
         """Decoder input embeddings [S, hidden] with image features scattered into the image pads."""
+        input_ids = input_ids.to(self.model.embed_tokens.weight.device)
         h = self.model.embed_tokens(input_ids)
         image_mask = input_ids == self.image_token_id
         n_tokens = int(image_mask.sum())
@@ -99,6 +100,10 @@ class AttnMapQwen2_5_VL(nn.Module):
                 position_ids: torch.Tensor, layers: List[int], query_positions: torch.Tensor, head_reduce: int,
                 mean_queries: bool, return_logits: bool) -> Tuple[List[torch.Tensor], torch.Tensor]:
         self._check_inputs(input_ids, image_grid_thw, position_ids, layers, query_positions, head_reduce)
+        device = self.model.embed_tokens.weight.device
+        input_ids = input_ids.to(device)
+        position_ids = position_ids.to(device)
+        query_positions = query_positions.to(device)
         h = self.embed(input_ids, pixel_values, image_grid_thw)
         cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
         last = self.num_layers - 1

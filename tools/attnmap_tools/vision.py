@@ -152,12 +152,17 @@ class VisionTransformer(nn.Module):
         if pixel_values.dim() != 2 or pixel_values.size(1) != self.in_features:
             raise RuntimeError("attnmap: pixel_values must be [N, " + str(self.in_features) + "], got "
                                + str(pixel_values.size()))
-        window_index, cu_window, cu_full, pos = self.layout(grid_thw)
+        # The layout is a few small integer tensors: build it on the CPU (no tiny GPU kernels, and the
+        # caller may keep image_grid_thw on either device), then move it next to the weights.
+        window_index, cu_window, cu_full, pos = self.layout(grid_thw.cpu())
+        device = self.patch_embed.proj.weight.device
+        window_index = window_index.to(device)
+        pos = pos.to(device)
         n = pixel_values.size(0)
         if n != cu_full[-1]:
             raise RuntimeError("attnmap: pixel_values has " + str(n) + " rows but image_grid_thw describes "
                                + str(cu_full[-1]) + " patches")
-        x = self.patch_embed(pixel_values)
+        x = self.patch_embed(pixel_values.to(device))
         x = x.reshape(n // self.unit, self.unit, -1)[window_index].reshape(n, -1)
         pos = pos.reshape(n // self.unit, self.unit, 2)[window_index].reshape(n, 2)
         cos, sin = vision_cos_sin(pos, self.head_dim, self.rope_theta)
