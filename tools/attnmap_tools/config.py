@@ -131,7 +131,8 @@ def parse_config(raw: dict) -> ModelConfig:
         patch_size=int(v.get("patch_size", 14)), temporal_patch_size=int(v.get("temporal_patch_size", 2)),
         spatial_merge_size=int(v.get("spatial_merge_size", 2)), window_size=int(v.get("window_size", 112)),
         fullatt_block_indexes=[int(i) for i in v.get("fullatt_block_indexes", [7, 15, 23, 31])],
-        out_hidden_size=int(v.get("out_hidden_size", 3584)), in_channels=int(v.get("in_channels", 3)),
+        out_hidden_size=int(v.get("out_hidden_size", 3584)),
+        in_channels=int(v.get("in_channels", v.get("in_chans", 3))),  # hub files say in_chans
         rope_theta=float(vrope.get("rope_theta", 10000.0)),
         tokens_per_second=float(v.get("tokens_per_second", 4)))
     if vision.out_hidden_size != text.hidden_size:
