@@ -106,6 +106,13 @@ def hf_forward(model, inputs):
     return [a[0].float() for a in out.attentions], out.logits[0, -1].float()
 
 
+def hf_image_features(model, inputs) -> torch.Tensor:
+    """Merged image features of all images, concatenated (what is scattered into the image pads)."""
+    with torch.no_grad():
+        out = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
+    return torch.cat(out.pooler_output, dim=0).float()
+
+
 def reduce_rows(att: torch.Tensor, rows: torch.Tensor, head_reduce: int, mean_queries: bool) -> torch.Tensor:
     """The contract's reductions applied to HF's full attention [H, S, S] -> [H', Q', S]."""
     r = att[:, rows, :].double()
@@ -131,7 +138,8 @@ def make_job(inputs: Dict[str, torch.Tensor], position_ids: torch.Tensor, calls:
 
 def run_exported(model_pt, jobs: List[dict], workdir) -> List[List[dict]]:
     """Run the jobs against an exported file in one fresh Python process; returns, per job and call,
-    {"rows": [per-layer tensors], "logits": tensor}."""
+    {"rows": [per-layer tensors], "logits": tensor}, then (jobs with images) one more entry
+    {"vision_features": the exported vision_features() output}."""
     workdir = pathlib.Path(workdir)
     req_path, res_path = workdir / "request.pt", workdir / "result.pt"
     torch.save(jobs, req_path)
@@ -163,6 +171,8 @@ def _run_exported_main(model_pt: str, req_path: str, res_path: str) -> int:
                                       torch.tensor(call["query_positions"], dtype=torch.long),
                                       call["head_reduce"], call["mean_queries"], call["return_logits"])
                 out.append({"rows": rows, "logits": logits})
+            if job["image_grid_thw"].numel():
+                out.append({"vision_features": module.vision_features(job["pixel_values"], job["image_grid_thw"])})
         results.append(out)
     torch.save(results, res_path)
     return 0

@@ -65,7 +65,7 @@ def seed_run(request, tmp_path_factory):
         image_rows = [i for i, t in enumerate(ids) if t == image_token]
         calls = _calls(len(ids), image_rows)
         cases[name] = dict(inputs=inputs, positions=positions, attentions=attentions, logits=logits, calls=calls,
-                           job=len(jobs))
+                           features=R.hf_image_features(hf, inputs), job=len(jobs))
         jobs.append(R.make_job(inputs, positions, calls))
     bf16_case = next(iter(cases))
     bf16_call = dict(layers=[0, 1, 2, 3], query_positions=list(range(len(cases[bf16_case]["inputs"]["input_ids"][0]))),
@@ -195,3 +195,13 @@ def test_positions_reference_matches_transformers(seed_run):
         ids = case["inputs"]["input_ids"][0].tolist()
         mine, _ = get_rope_index(ids, case["inputs"]["image_grid_thw"].tolist(), image)
         assert mine == case["positions"].tolist()
+
+
+def test_vision_features_match_transformers(seed_run):
+    """The exported debugging method: merged image features in raster order, as HF scatters them."""
+    for name, case in _each_case(seed_run):
+        mine = case["ours"][-1]["vision_features"]
+        theirs = case["features"]
+        assert mine.shape == theirs.shape, name
+        err = (mine - theirs).abs().max().item()
+        assert err <= ATOL * max(1.0, theirs.abs().max().item()), f"{name}: {err:.3g}"
