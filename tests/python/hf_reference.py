@@ -56,8 +56,11 @@ def load_processor(ckpt):
                 return None
             return super().check_argument_for_proper_class(argument_name, argument)
 
+    sys.path.insert(0, str(ROOT / "tools"))
+    from attnmap_tools.checkpoint import read_chat_template
+
     ckpt = pathlib.Path(ckpt)
-    template = json.loads((ckpt / "chat_template.json").read_text())["chat_template"]
+    template, _ = read_chat_template(ckpt)  # chat_template.jinja / .json / tokenizer_config.json
     return ImageOnlyProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
                               tokenizer=AutoTokenizer.from_pretrained(str(ckpt)), video_processor=None,
                               chat_template=template)
