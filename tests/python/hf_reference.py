@@ -1,0 +1,188 @@
+"""Shared oracle code for the Python tests: tiny checkpoints, HF processor inputs, transformers' eager
+attentions, and running an exported attnmap file in a fresh process.
+
+Run as a script (`python3 hf_reference.py run-exported MODEL.pt REQUEST.pt RESULT.pt`) it loads the
+TorchScript file with torch.jit.load only (no attnmap_tools import), so the comparison proves the
+saved file is self-contained.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TOKENIZER_FIXTURE = ROOT / "tests" / "data" / "qwen_tokenizer.json.gz"
+THREADS = 2
+
+
+def make_checkpoint(out_dir, seed: int, tied: bool = True, extra_config: Optional[dict] = None) -> str:
+    sys.path.insert(0, str(ROOT / "tools"))
+    from attnmap_tools.tiny import make_tiny_checkpoint
+
+    return make_tiny_checkpoint(str(out_dir), seed=seed, tie_word_embeddings=tied,
+                                tokenizer_json=str(TOKENIZER_FIXTURE), extra_config=extra_config)
+
+
+def export_checkpoint(ckpt, out_pt, dtype: str = "fp32", extra_args: Optional[List[str]] = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (as a user would)."""
+    cmd = [sys.executable, str(ROOT / "tools" / "export.py"), "--checkpoint", str(ckpt), "--out", str(out_pt),
+           "--dtype", dtype, "--threads", str(THREADS)] + list(extra_args or [])
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env())
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(THREADS))
+    return env
+
+
+def load_processor(ckpt):
+    """The HF Qwen2.5-VL processor with the PIL image processor (transformers 5's `backend="pil"`).
+
+    AutoProcessor also insists on the video processor, which needs torchvision; images never use it,
+    so the processor is assembled from its parts with the video slot left empty.
+    """
+    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    class ImageOnlyProcessor(Qwen2_5_VLProcessor):
+        def check_argument_for_proper_class(self, argument_name, argument):
+            if argument_name == "video_processor" and argument is None:
+                return None
+            return super().check_argument_for_proper_class(argument_name, argument)
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from attnmap_tools.checkpoint import read_chat_template
+
+    ckpt = pathlib.Path(ckpt)
+    template, _ = read_chat_template(ckpt)  # chat_template.jinja / .json / tokenizer_config.json
+    return ImageOnlyProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
+                              tokenizer=AutoTokenizer.from_pretrained(str(ckpt)), video_processor=None,
+                              chat_template=template)
+
+
+def synthetic_image(height: int, width: int, seed: int = 0):
+    """A smooth colour field plus noise: structured enough that patches differ, deterministic."""
+    from PIL import Image
+
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([np.sin(x / (7 + c) + c) * np.cos(y / (11 + 2 * c)) for c in range(3)], axis=-1)
+    img = (base * 0.5 + 0.5) * 200 + rng.rand(height, width, 3) * 55
+    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
+
+
+def build_inputs(processor, images: List, text: str) -> Dict[str, torch.Tensor]:
+    content = [{"type": "image", "image": im} for im in images] + [{"type": "text", "text": text}]
+    messages = [{"role": "user", "content": content}]
+    inputs = processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                           return_dict=True, return_tensors="pt")
+    return {k: v for k, v in inputs.items()}
+
+
+def load_hf_model(ckpt):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(ckpt), attn_implementation="eager",
+                                                               dtype=torch.float32)
+    return model.eval()
+
+
+def hf_position_ids(model, inputs) -> torch.Tensor:
+    """transformers' own M-RoPE positions, [3, S] for the single batch row."""
+    pos, _ = model.model.get_rope_index(inputs["input_ids"], mm_token_type_ids=inputs["mm_token_type_ids"],
+                                        image_grid_thw=inputs.get("image_grid_thw"),
+                                        attention_mask=inputs.get("attention_mask"))
+    return pos[:, 0]
+
+
+def hf_forward(model, inputs):
+    """(attentions: list over layers of float32 [H, S, S], last-position logits float32 [vocab])."""
+    with torch.no_grad():
+        out = model(**inputs, output_attentions=True, return_dict=True)
+    assert out.attentions is not None and len(out.attentions) == model.config.text_config.num_hidden_layers
+    return [a[0].float() for a in out.attentions], out.logits[0, -1].float()
+
+
+def hf_image_features(model, inputs) -> torch.Tensor:
+    """Merged image features of all images, concatenated (what is scattered into the image pads)."""
+    with torch.no_grad():
+        out = model.model.get_image_features(inputs["pixel_values"], inputs["image_grid_thw"])
+    return torch.cat(out.pooler_output, dim=0).float()
+
+
+def reduce_rows(att: torch.Tensor, rows: torch.Tensor, head_reduce: int, mean_queries: bool) -> torch.Tensor:
+    """The contract's reductions applied to HF's full attention [H, S, S] -> [H', Q', S]."""
+    r = att[:, rows, :].double()
+    if head_reduce == 1:
+        r = r.mean(0, keepdim=True)
+    elif head_reduce == 2:
+        r = r.amax(0, keepdim=True)
+    if mean_queries:
+        r = r.mean(1, keepdim=True)
+    return r.float()
+
+
+def make_job(inputs: Dict[str, torch.Tensor], position_ids: torch.Tensor, calls: List[dict],
+             dtype: Optional[str] = None) -> dict:
+    """One input for the exported model plus the forward() calls to make on it. A call is a dict with
+    layers, query_positions, head_reduce, mean_queries, return_logits and optionally chunk_rows
+    (shrinks the attention-row chunk so the chunked path is exercised)."""
+    return {"input_ids": inputs["input_ids"][0],
+            "pixel_values": inputs.get("pixel_values", torch.zeros(0, 1176)),
+            "image_grid_thw": inputs.get("image_grid_thw", torch.zeros(0, 3, dtype=torch.long)),
+            "position_ids": position_ids, "calls": calls, "dtype": dtype}
+
+
+def run_exported(model_pt, jobs: List[dict], workdir) -> List[List[dict]]:
+    """Run the jobs against an exported file in one fresh Python process; returns, per job and call,
+    {"rows": [per-layer tensors], "logits": tensor}, then (jobs with images) one more entry
+    {"vision_features": the exported vision_features() output}."""
+    workdir = pathlib.Path(workdir)
+    req_path, res_path = workdir / "request.pt", workdir / "result.pt"
+    torch.save(jobs, req_path)
+    proc = subprocess.run([sys.executable, __file__, "run-exported", str(model_pt), str(req_path), str(res_path)],
+                          capture_output=True, text=True, env=_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"exported model run failed:\n{proc.stdout}\n{proc.stderr}")
+    return torch.load(res_path)
+
+
+def _run_exported_main(model_pt: str, req_path: str, res_path: str) -> int:
+    torch.set_num_threads(THREADS)
+    results = []
+    for job in torch.load(req_path):
+        extra = {"attnmap/metadata.json": ""}
+        module = torch.jit.load(model_pt, map_location="cpu", _extra_files=extra)
+        assert json.loads(extra["attnmap/metadata.json"])["format"] == "attnmap-model"
+        if job["dtype"]:
+            module = module.to(getattr(torch, job["dtype"]))  # what C++ does for --dtype
+        attn_modules = [m for n, m in module.named_modules() if n.endswith(".self_attn")]
+        default_rows = attn_modules[0].max_chunk_rows
+        out = []
+        with torch.no_grad():
+            for call in job["calls"]:
+                for attn in attn_modules:
+                    attn.max_chunk_rows = call.get("chunk_rows") or default_rows
+                rows, logits = module(job["input_ids"], job["pixel_values"], job["image_grid_thw"],
+                                      job["position_ids"], call["layers"],
+                                      torch.tensor(call["query_positions"], dtype=torch.long),
+                                      call["head_reduce"], call["mean_queries"], call["return_logits"])
+                out.append({"rows": rows, "logits": logits})
+            if job["image_grid_thw"].numel():
+                out.append({"vision_features": module.vision_features(job["pixel_values"], job["image_grid_thw"])})
+        results.append(out)
+    torch.save(results, res_path)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "run-exported":
+        sys.exit(_run_exported_main(*sys.argv[2:]))
+    print(__doc__)
+    sys.exit(2)

@@ -1,0 +1,53 @@
+"""Attention probabilities for a few query rows, recomputed in float32 and reduced chunk by chunk.
+
+Peak memory is one chunk of [heads, rows, S] scores, independent of how many layers are requested.
+"""
+from typing import List
+
+import torch
+
+# Defaults for the chunk size: at most 256 rows, and one float32 score chunk (heads * rows * keys) of
+# at most 64 Mi elements = 256 MiB. The module keeps them as attributes so a test can shrink them.
+CHUNK_ELEMENTS = 1 << 26
+MAX_CHUNK_ROWS = 256
+
+
+def attention_rows(q: torch.Tensor, k: torch.Tensor, query_positions: torch.Tensor, scale: float,
+                   head_reduce: int, mean_queries: bool, max_rows: int, max_elements: int) -> torch.Tensor:
+    """q [H, S, D] and k [KV, S, D] after RoPE (head h reads kv head h // (H/KV)); causal.
+
+    Returns float32 [H', Q', S]: H' = H (head_reduce 0) or 1 (1 mean, 2 max), Q' = Q or 1 (mean_queries).
+    """
+    heads = q.size(0)
+    kv_heads = k.size(0)
+    groups = heads // kv_heads
+    seq = k.size(1)
+    dim = q.size(2)
+    n_rows = query_positions.size(0)
+    kt = k.to(torch.float32).unsqueeze(1).transpose(-1, -2)  # [KV, 1, D, S]
+    key_index = torch.arange(seq, device=k.device)
+    rows = max(1, min(max_rows, max_elements // max(1, heads * seq)))
+    out_heads = heads if head_reduce == 0 else 1
+    total = torch.zeros(out_heads, 1, seq, dtype=torch.float32, device=q.device)
+    pieces: List[torch.Tensor] = []
+    for start in range(0, n_rows, rows):
+        pos = query_positions[start:start + rows]
+        c = pos.size(0)
+        qc = q.index_select(1, pos).to(torch.float32).reshape(kv_heads, groups, c, dim)
+        scores = torch.matmul(qc, kt).reshape(heads, c, seq) * scale
+        future = key_index.unsqueeze(0) > pos.unsqueeze(1)  # [c, S]
+        scores = scores.masked_fill(future.unsqueeze(0), float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        if head_reduce == 1:
+            probs = probs.mean(dim=0, keepdim=True)
+        elif head_reduce == 2:
+            probs = probs.amax(dim=0, keepdim=True)
+        if mean_queries:
+            total = total + probs.sum(dim=1, keepdim=True)
+        else:
+            pieces.append(probs)
+    if mean_queries:
+        return total / float(max(1, n_rows))
+    if len(pieces) == 0:
+        return torch.zeros(out_heads, 0, seq, dtype=torch.float32, device=q.device)
+    return torch.cat(pieces, dim=1)

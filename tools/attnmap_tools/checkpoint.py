@@ -1,0 +1,139 @@
+"""Reading a Hugging Face Qwen2.5-VL checkpoint folder: config, weights (safetensors, sharded or not)
+and the files that travel with the export. Weights are read with `safetensors` directly so that
+exporting does not depend on the installed transformers version.
+"""
+import json
+import pathlib
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from .chat_template import QWEN2_5_VL_CHAT_TEMPLATE
+from .config import ModelConfig, parse_config
+
+
+class CheckpointError(ValueError):
+    """The folder is not a usable Qwen2.5-VL checkpoint; the message names the file or tensor."""
+
+
+def read_config(ckpt: pathlib.Path) -> Tuple[dict, ModelConfig]:
+    path = ckpt / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{ckpt}: no config.json (expected a Hugging Face Qwen2.5-VL checkpoint folder)")
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return raw, parse_config(raw)
+
+
+def weight_files(ckpt: pathlib.Path) -> List[pathlib.Path]:
+    index = ckpt / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        files = sorted({ckpt / name for name in weight_map.values()})
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise CheckpointError(f"{index.name} lists shards that are missing: {', '.join(missing)}")
+        return files
+    files = sorted(ckpt.glob("*.safetensors"))
+    if not files:
+        hint = " (found PyTorch .bin files: convert them to safetensors first)" if list(ckpt.glob("*.bin")) else ""
+        raise CheckpointError(f"{ckpt}: no *.safetensors weights{hint}")
+    return files
+
+
+def canonical_key(key: str) -> str:
+    """Map both hub layouts onto the original one: visual.*, model.* (decoder), lm_head.weight."""
+    if key.startswith("model.visual."):
+        return key[len("model."):]
+    if key.startswith("model.language_model."):
+        return "model." + key[len("model.language_model."):]
+    return key
+
+
+class WeightIndex:
+    """Canonical key -> (file, stored key), opened lazily one tensor at a time (no full copy in RAM)."""
+
+    def __init__(self, files: List[pathlib.Path]):
+        from safetensors import safe_open
+
+        self._handles = {f: safe_open(str(f), framework="pt") for f in files}
+        self.where: Dict[str, Tuple[pathlib.Path, str]] = {}
+        for f, handle in self._handles.items():
+            for key in handle.keys():
+                self.where[canonical_key(key)] = (f, key)
+
+    def shape(self, key: str) -> List[int]:
+        f, stored = self.where[key]
+        return list(self._handles[f].get_slice(stored).get_shape())
+
+    def tensor(self, key: str) -> torch.Tensor:
+        f, stored = self.where[key]
+        return self._handles[f].get_tensor(stored)
+
+
+def load_weights(module: torch.nn.Module, ckpt: pathlib.Path, tied: bool) -> None:
+    """Copy every parameter of `module` from the checkpoint, converting dtype; raise on any missing
+    or mismatched tensor (all of them listed), warn about checkpoint tensors we do not use."""
+    index = WeightIndex(weight_files(ckpt))
+    problems: List[str] = []
+    used = set()
+    params = dict(module.named_parameters())
+    plan = []
+    for name, param in params.items():
+        if name == "lm_head.weight" and tied:
+            used.add(name)
+            continue
+        expected = list(param.shape)
+        if name not in index.where:
+            problems.append(f"missing tensor {name} (expected shape {expected})")
+            continue
+        found = index.shape(name)
+        if found != expected:
+            problems.append(f"tensor {name}: expected shape {expected}, found {found}")
+            continue
+        used.add(name)
+        plan.append((name, param))
+    if problems:
+        shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+        raise CheckpointError(f"{ckpt}: weights do not match a Qwen2.5-VL model with this config.json:\n  "
+                              + "\n  ".join(shown))
+    with torch.no_grad():
+        for name, param in plan:
+            param.copy_(index.tensor(name).to(param.dtype))
+    unused = sorted(k for k in index.where if k not in used and not k.endswith("rotary_emb.inv_freq"))
+    if unused:
+        warnings.warn(f"{len(unused)} checkpoint tensors are not used by the attnmap model, e.g. "
+                      f"{', '.join(unused[:5])}")
+
+
+def read_tokenizer_json(ckpt: pathlib.Path) -> bytes:
+    path = ckpt / "tokenizer.json"
+    if not path.is_file():
+        raise CheckpointError(f"{ckpt}: no tokenizer.json (the fast tokenizer file is required)")
+    return path.read_bytes()
+
+
+def read_chat_template(ckpt: pathlib.Path) -> Tuple[str, str]:
+    """(template, where it came from). Falls back to the stock Qwen2.5-VL template with a warning."""
+    jinja = ckpt / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8"), jinja.name
+    for name in ("chat_template.json", "tokenizer_config.json"):
+        path = ckpt / name
+        if path.is_file():
+            template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+            if isinstance(template, list):  # named templates: [{"name": "default", "template": ...}, ...]
+                named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+                template = named.get("default") or next(iter(named.values()), None)
+            if isinstance(template, str) and template:
+                return template, name
+    warnings.warn(f"{ckpt}: no chat template found; embedding the stock Qwen2.5-VL template")
+    return QWEN2_5_VL_CHAT_TEMPLATE, "builtin"
+
+
+def read_preprocessor_config(ckpt: pathlib.Path) -> Optional[dict]:
+    path = ckpt / "preprocessor_config.json"
+    if not path.is_file():
+        warnings.warn(f"{ckpt}: no preprocessor_config.json; using transformers' Qwen2-VL image processor defaults")
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,106 @@
+"""attnmap/metadata.json (format_version 1, see docs/design.md): everything C++ needs to know about
+the model, read from the checkpoint, never hard-coded on the C++ side."""
+import json
+import re
+from typing import Optional
+
+import torch
+
+from . import __version__
+from .chat_template import DEFAULT_SYSTEM_PROMPT
+from .config import ModelConfig
+
+FORMAT = "attnmap-model"
+FORMAT_VERSION = 1
+
+DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
+
+_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+# transformers' Qwen2VLImageProcessor class defaults, used when preprocessor_config.json lacks a key.
+PREPROCESS_DEFAULTS = {
+    "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
+    "min_pixels": 56 * 56, "max_pixels": 28 * 28 * 1280,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "rescale_factor": 1 / 255, "resample": "bicubic", "do_convert_rgb": True,
+}
+
+
+def preprocess_section(pp: Optional[dict]) -> dict:
+    out = dict(PREPROCESS_DEFAULTS)
+    if not pp:
+        return out
+    for key in ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std",
+                "rescale_factor", "do_convert_rgb"):
+        if pp.get(key) is not None:
+            out[key] = pp[key]
+    # As in the HF image processor: size.{shortest,longest}_edge, overridden by min_pixels/max_pixels.
+    size = pp.get("size") or {}
+    if size.get("shortest_edge") is not None:
+        out["min_pixels"] = size["shortest_edge"]
+    if size.get("longest_edge") is not None:
+        out["max_pixels"] = size["longest_edge"]
+    if pp.get("min_pixels") is not None:
+        out["min_pixels"] = pp["min_pixels"]
+    if pp.get("max_pixels") is not None:
+        out["max_pixels"] = pp["max_pixels"]
+    resample = pp.get("resample", 3)
+    out["resample"] = _RESAMPLE_NAMES.get(resample, str(resample)) if isinstance(resample, int) else str(resample)
+    out["min_pixels"] = int(out["min_pixels"])
+    out["max_pixels"] = int(out["max_pixels"])
+    out["image_mean"] = [float(x) for x in out["image_mean"]]
+    out["image_std"] = [float(x) for x in out["image_std"]]
+    out["rescale_factor"] = float(out["rescale_factor"])
+    return out
+
+
+def special_token_ids(tokenizer_json: bytes) -> dict:
+    added = {t["content"]: t["id"] for t in json.loads(tokenizer_json).get("added_tokens", [])}
+    wanted = {"im_start_token_id": "<|im_start|>", "im_end_token_id": "<|im_end|>",
+              "endoftext_token_id": "<|endoftext|>"}
+    return {key: added.get(tok) for key, tok in wanted.items()}
+
+
+def default_system_prompt(template: str) -> str:
+    """The literal system prompt the template inserts when the conversation has none."""
+    m = re.search(r"<\|im_start\|>system\n([^{}<]*)<\|im_end\|>", template)
+    return m.group(1) if m else DEFAULT_SYSTEM_PROMPT
+
+
+def count_parameters(module: torch.nn.Module) -> dict:
+    vision = sum(p.numel() for n, p in module.named_parameters() if n.startswith("visual."))
+    total = sum(p.numel() for p in module.parameters())
+    return {"vision": vision, "text": total - vision, "total": total}
+
+
+def build_metadata(cfg: ModelConfig, model_name: str, dtype: torch.dtype, tokenizer_json: bytes,
+                   template: str, preprocessor: Optional[dict], parameters: dict,
+                   focus_layer: Optional[int], transformers_version: Optional[str]) -> dict:
+    t, v = cfg.text, cfg.vision
+    tokens = {"image_token_id": cfg.image_token_id, "video_token_id": cfg.video_token_id,
+              "vision_start_token_id": cfg.vision_start_token_id, "vision_end_token_id": cfg.vision_end_token_id}
+    tokens.update(special_token_ids(tokenizer_json))
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_family": "qwen2_5_vl",
+        "model_name": model_name,
+        "dtype": DTYPE_NAMES[dtype],
+        "exporter": {"attnmap_tools": __version__, "torch": torch.__version__.split("+")[0],
+                     "transformers": transformers_version},
+        "text": {"hidden_size": t.hidden_size, "num_hidden_layers": t.num_hidden_layers,
+                 "num_attention_heads": t.num_attention_heads, "num_key_value_heads": t.num_key_value_heads,
+                 "head_dim": t.head_dim, "intermediate_size": t.intermediate_size, "vocab_size": t.vocab_size,
+                 "rms_norm_eps": t.rms_norm_eps, "rope_theta": t.rope_theta,
+                 "mrope_section": list(t.mrope_section), "tie_word_embeddings": t.tie_word_embeddings},
+        "vision": {"depth": v.depth, "hidden_size": v.hidden_size, "num_heads": v.num_heads,
+                   "intermediate_size": v.intermediate_size, "patch_size": v.patch_size,
+                   "temporal_patch_size": v.temporal_patch_size, "spatial_merge_size": v.spatial_merge_size,
+                   "window_size": v.window_size, "fullatt_block_indexes": list(v.fullatt_block_indexes),
+                   "out_hidden_size": v.out_hidden_size, "in_channels": v.in_channels},
+        "tokens": tokens,
+        "chat": {"default_system_prompt": default_system_prompt(template)},
+        "preprocess": preprocess_section(preprocessor),
+        "parameters": parameters,
+        "focus_layer": focus_layer,
+    }

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Write a tiny random Qwen2.5-VL checkpoint folder (real Qwen tokenizer, small dims) for tests/demos.
+
+    python3 tools/make_tiny_checkpoint.py --seed 0 --out-checkpoint /tmp/tiny [--untied] [--focus-layer N]
+"""
+import argparse
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-checkpoint", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--untied", action="store_true", help="separate lm_head instead of tied embeddings")
+    ap.add_argument("--tokenizer-json", default=None,
+                    help="tokenizer.json to copy (default: tests/data/qwen_tokenizer.json.gz)")
+    ap.add_argument("--focus-layer", type=int, default=None, help="store attnmap_focus_layer in config.json")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    from attnmap_tools.tiny import make_tiny_checkpoint
+
+    extra = None if args.focus_layer is None else {"attnmap_focus_layer": args.focus_layer}
+    out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra)
+    print(f"wrote tiny Qwen2.5-VL checkpoint to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
