@@ -3,5 +3,27 @@ import os
 import pathlib
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny random Qwen2.5-VL checkpoint and its attnmap export, shared by the CLI tests."""
+    import hf_reference as ref
+
+    work = tmp_path_factory.mktemp("tiny_model")
+    ckpt = ref.make_checkpoint(work / "ckpt", seed=11)
+    model_pt = work / "tiny.pt"
+    proc = ref.export_checkpoint(ckpt, model_pt)
+    assert proc.returncode == 0, proc.stderr
+    return {"checkpoint": pathlib.Path(ckpt), "model": model_pt}
+
+
+@pytest.fixture(scope="session")
+def attnmap_bin():
+    path = os.environ.get("ATTNMAP_BIN")
+    assert path and os.path.exists(path), "ATTNMAP_BIN must name the built attnmap binary (CTest sets it)"
+    return path

@@ -1,0 +1,160 @@
+"""attnmap run as a user runs it: the files it writes, and one clear line + exit code per bad input."""
+import json
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hf_reference as ref
+
+PROMPT = "What is in the picture?"
+
+
+def run(bin_path, *args):
+    return subprocess.run([bin_path] + [str(a) for a in args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "photo.jpg"
+    ref.synthetic_image(150, 230, seed=5).save(path, quality=95)
+    return path
+
+
+def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_path):
+    out = tmp_path / "out"
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", out, "--device", "cpu", "--layers", "0-2", "--colormap", "viridis", "--blur", "2")
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["attention.json", "grid.jpg", "layer_00.jpg", "layer_01.jpg", "layer_02.jpg", "maps.npy"]
+    doc = json.loads((out / "attention.json").read_text())
+    maps = np.load(out / "maps.npy")
+    grid = doc["grid"]
+    assert maps.shape == (3, grid["merged_h"], grid["merged_w"]) and maps.dtype == np.float32
+    assert [l["layer"] for l in doc["layers"]] == [0, 1, 2]
+    for key in ["schema_version", "attnmap_version", "model", "options", "device", "dtype", "image", "prompt",
+                "tokens", "image_token_span", "query_positions", "maps", "focus_layer", "prediction", "timings_ms"]:
+        assert key in doc, key
+    assert doc["prompt"] == PROMPT and doc["device"] == "cpu" and doc["dtype"] == "fp32"
+    assert len(doc["model"]["sha256"]) == 64
+    assert len(doc["tokens"]["ids"]) == len(doc["tokens"]["strings"])
+    span = doc["image_token_span"]
+    assert span["end"] - span["start"] == grid["merged_h"] * grid["merged_w"]
+    for layer, m in zip(doc["layers"], maps):
+        assert layer["min"] == pytest.approx(float(m.min()), abs=1e-7)
+        assert layer["max"] == pytest.approx(float(m.max()), abs=1e-7)
+    with Image.open(image) as original:
+        for name in ["layer_00.jpg", "layer_02.jpg"]:
+            with Image.open(out / name) as im:
+                assert im.size == original.size and im.format == "JPEG"
+    with Image.open(out / "grid.jpg") as im:
+        assert im.format == "JPEG"
+
+
+def test_same_inputs_give_bit_identical_maps(attnmap_bin, tiny_model, image, tmp_path):
+    for name in ["a", "b"]:
+        proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+                   "--out", tmp_path / name, "--device", "cpu", "--no-images")
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a" / "maps.npy").read_bytes() == (tmp_path / "b" / "maps.npy").read_bytes()
+
+
+def test_info_describes_the_model(attnmap_bin, tiny_model):
+    proc = run(attnmap_bin, "info", "--model", tiny_model["model"])
+    assert proc.returncode == 0, proc.stderr
+    assert "decoder" in proc.stdout and "vision tower" in proc.stdout and "max_pixels" in proc.stdout
+    meta = json.loads(run(attnmap_bin, "info", "--model", tiny_model["model"], "--json").stdout)
+    assert meta["format"] == "attnmap-model"
+
+
+def _bad_files(tmp_path):
+    truncated = tmp_path / "truncated.jpg"
+    ref.synthetic_image(100, 100).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (20, 60), "white").save(tiny)
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (6000, 29), "white").save(thin)
+    return {"missing": tmp_path / "nope.png", "truncated": truncated, "text": text, "tiny": tiny, "thin": thin}
+
+
+@pytest.mark.parametrize("case, code, words", [
+    ("missing", 3, "nope.png"),
+    ("truncated", 3, "truncated.jpg"),
+    ("text", 3, "notes.jpg"),
+    ("tiny", 3, "tiny.png"),
+    ("thin", 3, "thin.png"),
+])
+def test_bad_images_fail_with_one_clear_line(attnmap_bin, tiny_model, tmp_path, case, code, words):
+    image = _bad_files(tmp_path)[case]
+    out = tmp_path / "out"
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", out, "--device", "cpu")
+    assert proc.returncode == code, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if "error" in l]
+    assert len(lines) == 1 and words in lines[0], proc.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--prompt", "   "], 3, "prompt is empty"),
+    (["--layers", "99"], 2, "--layers"),
+    (["--heads", "17"], 2, "--heads"),
+    (["--query", "5000"], 2, "--query"),
+    (["--query", "word:zebra"], 2, "zebra"),
+    (["--colormap", "rainbow"], 2, "rainbow"),
+])
+def test_bad_options_fail_with_one_clear_line(attnmap_bin, tiny_model, image, tmp_path, args, code, words):
+    base = {"--prompt": PROMPT}
+    argv = ["run", "--model", tiny_model["model"], "--image", image, "--out", tmp_path / "out", "--device", "cpu"]
+    if "--prompt" not in args:
+        argv += ["--prompt", PROMPT]
+    proc = run(attnmap_bin, *(argv + args))
+    assert proc.returncode == code, proc.stderr
+    assert words in proc.stderr
+    assert not (tmp_path / "out" / "attention.json").exists()
+
+
+def test_bad_model_files_fail_with_exit_4(attnmap_bin, image, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00" * 1000)
+    import torch
+
+    plain = tmp_path / "plain.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(str(plain))
+    for model, words in [(tmp_path / "missing.pt", "does not exist"), (garbage, "garbage.pt"),
+                         (plain, "not an attnmap export")]:
+        proc = run(attnmap_bin, "run", "--model", model, "--image", image, "--prompt", PROMPT,
+                   "--out", tmp_path / "out", "--device", "cpu")
+        assert proc.returncode == 4, proc.stderr
+        assert words in proc.stderr
+
+
+def test_other_format_version_is_refused_with_the_fix(attnmap_bin, tiny_model, image, tmp_path):
+    import torch
+
+    extra = {"attnmap/metadata.json": "", "attnmap/tokenizer.json": ""}
+    module = torch.jit.load(str(tiny_model["model"]), _extra_files=extra)
+    meta = json.loads(extra["attnmap/metadata.json"])
+    meta["format_version"] = 99
+    extra["attnmap/metadata.json"] = json.dumps(meta)
+    future = tmp_path / "future.pt"
+    torch.jit.save(module, str(future), _extra_files=extra)
+    proc = run(attnmap_bin, "run", "--model", future, "--image", image, "--prompt", PROMPT,
+               "--out", tmp_path / "out", "--device", "cpu")
+    assert proc.returncode == 4 and "format version 99" in proc.stderr
+
+
+def test_unwritable_output_fails_with_exit_5(attnmap_bin, tiny_model, image, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", blocker / "sub", "--device", "cpu")
+    assert proc.returncode == 5, proc.stderr
+    assert "sub" in proc.stderr
