@@ -37,6 +37,64 @@ bool flag(const json& j, const char* key, bool fallback) {
 
 std::string type_of(const json& j) { return j.is_object() && j.contains("type") ? j["type"].get<std::string>() : ""; }
 
+// model.vocab and model.merges hold ~150k entries each; building them as a DOM (std::map nodes)
+// and tearing it down took most of the load time. The parse callback takes them out as they stream
+// by and keeps the rest of the file as a small DOM.
+struct ModelTables {
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;  // byte-level symbols, as in the file
+  std::string error;                                        // first malformed entry, if any
+};
+
+json parse_streaming(std::string_view text, ModelTables& t) {
+  std::string key1, key2, pending_token;
+  auto note = [&t](const std::string& e) {
+    if (t.error.empty()) t.error = e;
+  };
+  const json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& v) -> bool {
+    using E = json::parse_event_t;
+    if (ev == E::key && depth == 1) key1 = v.get<std::string>();
+    if (ev == E::key && depth == 2) key2 = v.get<std::string>();
+    if (key1 != "model" || depth < 3) return true;
+    if (key2 == "vocab" && depth == 3) {
+      if (ev == E::key) {
+        pending_token = v.get<std::string>();
+      } else if (ev == E::value && v.is_number_integer()) {
+        t.vocab.emplace_back(std::move(pending_token), v.get<int64_t>());
+      } else {
+        note("vocab entry \"" + pending_token + "\" is not an integer id");
+      }
+      return false;
+    }
+    if (key2 == "merges" && depth >= 3) {
+      const std::string where = "merge #" + std::to_string(t.merges.size());
+      if (depth == 3 && ev == E::value && v.is_string()) {
+        // "a b": byte-level symbols never contain a space, so the single space separates the parts.
+        const std::string& s = v.get_ref<const std::string&>();
+        const size_t sp = s.find(' ');
+        if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
+          note(where + " \"" + s + "\" is not of the form \"a b\"");
+        }
+        t.merges.emplace_back(s.substr(0, sp), sp == std::string::npos ? "" : s.substr(sp + 1));
+        return false;
+      }
+      if (depth == 3 && ev == E::array_start) return true;
+      if (depth == 4 && ev == E::value) return true;
+      if (depth == 3 && ev == E::array_end && v.size() == 2 && v[0].is_string() && v[1].is_string()) {
+        t.merges.emplace_back(v[0].get<std::string>(), v[1].get<std::string>());
+        return false;
+      }
+      if (depth == 3 && ev != E::object_end) {
+        note(where + " is neither \"a b\" nor [\"a\", \"b\"]");
+        t.merges.emplace_back();
+      }
+      return false;
+    }
+    return true;
+  };
+  return json::parse(text.begin(), text.end(), cb);
+}
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -52,7 +110,7 @@ struct Tokenizer::Impl {
   std::unordered_map<std::string, int32_t> added_id;  // added token content -> id
   size_t distinct_ids = 0;
 
-  void load(const json& j);
+  void load(const json& j, ModelTables& tables);
   void load_normalizer(const json& n);
   void load_pre_tokenizer(const json& p);
   void encode_plain(std::string_view text, std::vector<int64_t>& out) const;
@@ -93,7 +151,7 @@ void Tokenizer::Impl::load_pre_tokenizer(const json& p) {
   }
 }
 
-void Tokenizer::Impl::load(const json& j) {
+void Tokenizer::Impl::load(const json& j, ModelTables& tables) {
   const json& model = j.at("model");
   if (model.value("type", "BPE") != "BPE") fail(source, "model type \"" + type_of(model) + "\" is not BPE");
   if (flag(model, "byte_fallback", false)) fail(source, "BPE byte_fallback is not supported");
@@ -114,46 +172,31 @@ void Tokenizer::Impl::load(const json& j) {
   if (j.contains("normalizer")) load_normalizer(j["normalizer"]);
   if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) load_pre_tokenizer(j["pre_tokenizer"]);
 
-  const json& vocab = model.at("vocab");
-  if (!vocab.is_object() || vocab.empty()) fail(source, "model.vocab must be a non-empty object");
+  if (!tables.error.empty()) fail(source, tables.error);
+  if (!model.at("vocab").is_object() || tables.vocab.empty()) fail(source, "model.vocab must be a non-empty object");
+  if (!model.at("merges").is_array()) fail(source, "model.merges must be an array");
   std::unordered_map<std::string, int32_t> by_bytes;
-  by_bytes.reserve(vocab.size());
+  by_bytes.reserve(tables.vocab.size());
+  token_id.reserve(tables.vocab.size() + 64);
   int64_t max_id = -1;
-  for (const auto& [token, idj] : vocab.items()) {
-    const int64_t id = idj.get<int64_t>();
+  for (auto& [token, id] : tables.vocab) {
     if (id < 0 || id > 0x7FFFFFFF) fail(source, "vocab id " + std::to_string(id) + " of \"" + token + "\" is out of range");
     auto bytes = symbols_to_bytes(token);
     if (!bytes) fail(source, "vocab token \"" + token + "\" is not spelled in byte-level symbols");
     by_bytes.emplace(std::move(*bytes), static_cast<int32_t>(id));
-    token_id.emplace(token, static_cast<int32_t>(id));
+    token_id.emplace(std::move(token), static_cast<int32_t>(id));
     max_id = std::max(max_id, id);
   }
+  tables.vocab = {};
 
   std::vector<std::pair<std::string, std::string>> merges;
-  const json& mj = model.at("merges");
-  merges.reserve(mj.size());
-  for (size_t r = 0; r < mj.size(); ++r) {
-    std::string a, b;
-    const json& m = mj[r];
-    if (m.is_string()) {
-      // "a b": byte-level symbols never contain a space, so the single space separates the parts.
-      const std::string s = m.get<std::string>();
-      const size_t sp = s.find(' ');
-      if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos) {
-        fail(source, "merge #" + std::to_string(r) + " \"" + s + "\" is not of the form \"a b\"");
-      }
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (m.is_array() && m.size() == 2) {
-      a = m[0].get<std::string>();
-      b = m[1].get<std::string>();
-    } else {
-      fail(source, "merge #" + std::to_string(r) + " is neither \"a b\" nor [\"a\", \"b\"]");
-    }
-    auto ba = symbols_to_bytes(a), bb = symbols_to_bytes(b);
+  merges.reserve(tables.merges.size());
+  for (size_t r = 0; r < tables.merges.size(); ++r) {
+    auto ba = symbols_to_bytes(tables.merges[r].first), bb = symbols_to_bytes(tables.merges[r].second);
     if (!ba || !bb) fail(source, "merge #" + std::to_string(r) + " is not spelled in byte-level symbols");
     merges.emplace_back(std::move(*ba), std::move(*bb));
   }
+  tables.merges = {};
   try {
     bpe = std::make_unique<BpeModel>(std::move(by_bytes), merges, flag(model, "ignore_merges", false));
   } catch (const std::invalid_argument& e) {
@@ -252,14 +295,15 @@ Tokenizer Tokenizer::from_json(std::string_view text, std::string_view source) {
   auto impl = std::make_unique<Impl>();
   impl->source = std::string(source);
   json j;
+  ModelTables tables;
   try {
-    j = json::parse(text.begin(), text.end());
+    j = parse_streaming(text, tables);
   } catch (const json::parse_error& e) {
     fail(source, std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) fail(source, "not a tokenizer.json (the top level is not an object)");
   try {
-    impl->load(j);
+    impl->load(j, tables);
   } catch (const json::exception& e) {
     // at()/get<>() failures: a missing key or a value of the wrong type.
     fail(source, std::string("malformed tokenizer.json: ") + e.what());
