@@ -1,5 +1,6 @@
 #include "tokenizer/bpe.hpp"
 
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -55,17 +56,77 @@ struct BpeModel::PairTable {
 };
 
 // Pre-token -> ids. Sharded so concurrent encode() calls rarely wait on one another; bounded, and
-// once full it simply stops growing (HF's cache does the same).
+// once a shard is full it simply stops growing (HF's cache does the same). Open addressing with keys
+// and ids in flat arenas: a lookup touches one slot and two arena ranges, not a chain of nodes.
 struct BpeModel::Cache {
   static constexpr size_t kShards = 16;
-  static constexpr size_t kPerShard = 8192;
+  static constexpr size_t kSlots = 16384;  // per shard, power of two
+  static constexpr size_t kMaxEntries = kSlots / 2;
   static constexpr size_t kMaxWordBytes = 128;
+  struct Slot {
+    uint64_t hash = 0;  // 0 = empty (hash() never returns 0)
+    uint32_t key_off = 0, ids_off = 0;
+    uint16_t key_len = 0, n_ids = 0;
+  };
   struct Shard {
     std::mutex mutex;
-    std::unordered_map<std::string, std::vector<int32_t>> map;
+    std::vector<Slot> slots;
+    std::string keys;
+    std::vector<int32_t> ids;
+    size_t entries = 0;
   };
   std::array<Shard, kShards> shards;
-  Shard& shard_for(std::string_view w) { return shards[std::hash<std::string_view>{}(w) % kShards]; }
+
+  static uint64_t hash(std::string_view w) {
+    uint64_t h = 0x243F6A8885A308D3ull ^ w.size();
+    size_t i = 0;
+    for (; i + 8 <= w.size(); i += 8) {
+      uint64_t v;
+      std::memcpy(&v, w.data() + i, 8);
+      h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+      h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    std::memcpy(&tail, w.data() + i, w.size() - i);
+    h = (h ^ tail) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    return h | 1;
+  }
+
+  // Appends the cached ids of `w` to `out`; false when absent.
+  bool find(std::string_view w, uint64_t h, std::vector<int64_t>& out) {
+    Shard& s = shards[h >> 60];
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.slots.empty()) return false;
+    for (size_t i = (h >> 8) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
+      const Slot& slot = s.slots[i];
+      if (slot.hash == 0) return false;
+      if (slot.hash == h && slot.key_len == w.size() && std::memcmp(s.keys.data() + slot.key_off, w.data(), w.size()) == 0) {
+        out.insert(out.end(), s.ids.begin() + slot.ids_off, s.ids.begin() + slot.ids_off + slot.n_ids);
+        return true;
+      }
+    }
+  }
+
+  void insert(std::string_view w, uint64_t h, const std::vector<int32_t>& ids) {
+    Shard& s = shards[h >> 60];
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.entries >= kMaxEntries) return;
+    if (s.slots.empty()) s.slots.resize(kSlots);
+    size_t i = (h >> 8) & (kSlots - 1);
+    for (;; i = (i + 1) & (kSlots - 1)) {
+      const Slot& slot = s.slots[i];
+      if (slot.hash == 0) break;
+      if (slot.hash == h && slot.key_len == w.size() && std::memcmp(s.keys.data() + slot.key_off, w.data(), w.size()) == 0) {
+        return;  // another thread got here first
+      }
+    }
+    s.slots[i] = {h, static_cast<uint32_t>(s.keys.size()), static_cast<uint32_t>(s.ids.size()),
+                  static_cast<uint16_t>(w.size()), static_cast<uint16_t>(ids.size())};
+    s.keys.append(w.data(), w.size());
+    s.ids.insert(s.ids.end(), ids.begin(), ids.end());
+    ++s.entries;
+  }
 };
 
 BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
@@ -205,19 +266,11 @@ void BpeModel::encode_word(std::string_view bytes, std::vector<int64_t>& out) co
     out.insert(out.end(), ids.begin(), ids.end());
     return;
   }
-  Cache::Shard& shard = cache_->shard_for(bytes);
-  std::string key(bytes);
-  {
-    std::lock_guard<std::mutex> lock(shard.mutex);
-    if (const auto it = shard.map.find(key); it != shard.map.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
-  }
+  const uint64_t h = Cache::hash(bytes);
+  if (cache_->find(bytes, h, out)) return;
   merge(bytes, ids);
   out.insert(out.end(), ids.begin(), ids.end());
-  std::lock_guard<std::mutex> lock(shard.mutex);
-  if (shard.map.size() < Cache::kPerShard) shard.map.emplace(std::move(key), ids);
+  cache_->insert(bytes, h, ids);
 }
 
 }  // namespace attnmap::tokenizer
