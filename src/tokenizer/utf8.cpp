@@ -119,23 +119,44 @@ bool is_word_char(char32_t c) {
   }
 }
 
-std::string_view nfc(std::string_view text, std::string& storage) {
-  // ASCII is its own NFC; skipping utf8proc there avoids a copy and an allocation.
-  bool ascii = true;
-  for (char ch : text) {
-    if (static_cast<unsigned char>(ch) >= 0x80) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return text;
-  utf8proc_uint8_t* out = nullptr;
-  const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                              static_cast<utf8proc_ssize_t>(text.size()), &out,
+namespace {
+
+void append_nfc(std::string_view chunk, std::string& out) {
+  utf8proc_uint8_t* buf = nullptr;
+  const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(chunk.data()),
+                              static_cast<utf8proc_ssize_t>(chunk.size()), &buf,
                               static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
   if (n < 0) throw std::runtime_error(std::string("NFC normalization failed: ") + utf8proc_errmsg(n));
-  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> guard(out, &std::free);
-  storage.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> guard(buf, &std::free);
+  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(n));
+}
+
+bool is_ascii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
+}  // namespace
+
+std::string_view nfc(std::string_view text, std::string& storage) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n && is_ascii(text[i])) ++i;
+  if (i == n) return text;
+  // Every ASCII character is a normalization boundary (a starter that never composes with what
+  // precedes it; UAX #15), so only the non-ASCII runs, each with the ASCII character before it
+  // (which may compose with a following mark: e + U+0301), go through utf8proc.
+  storage.clear();
+  storage.reserve(n + 16);
+  size_t copied = 0;
+  while (i < n) {
+    const size_t start = i > copied ? i - 1 : i;
+    storage.append(text.data() + copied, start - copied);
+    size_t end = i;
+    while (end < n && !is_ascii(text[end])) ++end;
+    append_nfc(text.substr(start, end - start), storage);
+    copied = end;
+    i = end;
+    while (i < n && is_ascii(text[i])) ++i;
+  }
+  storage.append(text.data() + copied, n - copied);
   return storage;
 }
 
