@@ -26,6 +26,8 @@ namespace {
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+constexpr int64_t kMaxId = 1 << 24;
+
 [[noreturn]] void fail(std::string_view source, const std::string& what) {
   throw Error(ErrorKind::Input, std::string(source) + ": " + what);
 }
@@ -180,7 +182,11 @@ void Tokenizer::Impl::load(const json& j, ModelTables& tables) {
   token_id.reserve(tables.vocab.size() + 64);
   int64_t max_id = -1;
   for (auto& [token, id] : tables.vocab) {
-    if (id < 0 || id > 0x7FFFFFFF) fail(source, "vocab id " + std::to_string(id) + " of \"" + token + "\" is out of range");
+    // Ids index flat tables; a bound keeps a corrupt file from asking for gigabytes.
+    if (id < 0 || id >= kMaxId) {
+      fail(source, "vocab id " + std::to_string(id) + " of \"" + token + "\" is out of range (0.." +
+                       std::to_string(kMaxId - 1) + ")");
+    }
     auto bytes = symbols_to_bytes(token);
     if (!bytes) fail(source, "vocab token \"" + token + "\" is not spelled in byte-level symbols");
     by_bytes.emplace(std::move(*bytes), static_cast<int32_t>(id));

@@ -215,6 +215,8 @@ TEST(Tokenizer, MalformedTokenizerJsonNamesTheFileAndTheProblem) {
             "merge #0"},
            {R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}, "decoder": {"type": "ByteLevel"}})",
             "vocab entry \"a\" is not an integer id"},
+           {R"({"model": {"type": "BPE", "vocab": {"a": 2000000000}, "merges": []}, "decoder": {"type": "ByteLevel"}})",
+            "vocab id 2000000000 of \"a\" is out of range"},
            {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}, "decoder": {"type": "ByteLevel"}})",
             "merge #0 is neither"},
            {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "decoder": {"type": "WordPiece"}})",
