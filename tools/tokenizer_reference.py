@@ -60,7 +60,7 @@ def hand_picked(added_tokens):
         "   leading", "trailing   ", "a  b   c    d", "a\tb\t\tc", "line1\nline2\n\nline4", "crlf\r\nline\r\n",
         "\n\n\n", "   \n   ", " \t \n \r\n ", "x \n y", "end with newline\n", "spaces then newline   \n",
         "\u00a0nbsp\u00a0", "ideographic\u3000space", "thin\u2009space", "nel\u0085line", "\u2028\u2029",
-        "zero\u200bwidth", "bom\ufeffhere", "mongolian\u180evs", "\x0b\x0c vt ff", "\x1c\x1d\x1e\x1f",
+        "zero\u200bwidth", "bom\ufeffhere", "mongolian\u180evs", "\u180e \u180e.", "x \u180e\u180e y", "\u2028\u180e\n", "\x0b\x0c vt ff", "\x1c\x1d\x1e\x1f",
         "def f(x):\n    return x ** 2\n", "int main() { return 0; }\n",
         "for (int i = 0; i < n; ++i) {\n\tsum += a[i];\n}", "    if x:\n        pass",
         "https://example.com/path?query=1&b=2#frag", "mailto:someone@example.org", "C:\\Users\\me\\file.txt",
