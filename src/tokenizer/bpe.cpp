@@ -1,5 +1,7 @@
 #include "tokenizer/bpe.hpp"
 
+#include "tokenizer/byte_level.hpp"
+
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -129,15 +131,14 @@ struct BpeModel::Cache {
   }
 };
 
-BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
+BpeModel::BpeModel(const std::unordered_map<std::string, int32_t>& vocab,
                    const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges)
-    : vocab_(std::move(vocab)),
-      pairs_(std::make_unique<PairTable>(merges.size())),
+    : pairs_(std::make_unique<PairTable>(merges.size())),
       cache_(std::make_unique<Cache>()),
       ignore_merges_(ignore_merges) {
   for (int b = 0; b < 256; ++b) {
-    const auto it = vocab_.find(std::string(1, static_cast<char>(b)));
-    if (it == vocab_.end()) {
+    const auto it = vocab.find(byte_symbol(static_cast<unsigned char>(b)));
+    if (it == vocab.end()) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", b);
       throw std::invalid_argument(std::string("the vocab has no token for byte ") + hex +
@@ -147,12 +148,17 @@ BpeModel::BpeModel(std::unordered_map<std::string, int32_t> vocab,
   }
   int32_t rank = 0;
   for (const auto& [a, b] : merges) {
-    const auto ia = vocab_.find(a), ib = vocab_.find(b), iab = vocab_.find(a + b);
-    if (ia == vocab_.end() || ib == vocab_.end() || iab == vocab_.end()) {
+    const auto ia = vocab.find(a), ib = vocab.find(b), iab = vocab.find(a + b);
+    if (ia == vocab.end() || ib == vocab.end() || iab == vocab.end()) {
       throw std::invalid_argument("merge #" + std::to_string(rank) + " uses a token that is not in the vocab");
     }
     pairs_->insert(PairTable::key(ia->second, ib->second), rank, iab->second);
     ++rank;
+  }
+  if (ignore_merges_) {
+    for (const auto& [token, id] : vocab) {
+      if (auto bytes = symbols_to_bytes(token)) whole_words_.emplace(std::move(*bytes), id);
+    }
   }
 }
 
@@ -242,7 +248,7 @@ void BpeModel::merge_large(std::vector<int32_t>& ids) const {
 void BpeModel::merge(std::string_view bytes, std::vector<int32_t>& ids) const {
   ids.clear();
   if (ignore_merges_) {
-    if (const auto it = vocab_.find(std::string(bytes)); it != vocab_.end()) {
+    if (const auto it = whole_words_.find(std::string(bytes)); it != whole_words_.end()) {
       ids.push_back(it->second);
       return;
     }

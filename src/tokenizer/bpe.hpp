@@ -1,5 +1,6 @@
 // The BPE model on raw bytes: merges applied lowest rank first, leftmost first on ties, exactly as
-// HF's BPE::merge_word. Vocab and merges arrive already converted from byte symbols to bytes.
+// HF's BPE::merge_word. Built from the file's spelling (byte symbols); encodes raw bytes, since
+// the byte -> symbol mapping is one symbol per byte and so commutes with concatenation.
 #pragma once
 
 #include <array>
@@ -15,9 +16,9 @@ namespace attnmap::tokenizer {
 
 class BpeModel {
  public:
-  // `vocab` maps bytes to ids; `merges[r]` = the byte strings merged at rank r. Throws
+  // `vocab` and `merges[r]` (the pair merged at rank r) as spelled in tokenizer.json. Throws
   // std::invalid_argument naming the merge or byte whose token is missing from the vocab.
-  BpeModel(std::unordered_map<std::string, int32_t> vocab,
+  BpeModel(const std::unordered_map<std::string, int32_t>& vocab,
            const std::vector<std::pair<std::string, std::string>>& merges, bool ignore_merges);
   ~BpeModel();
   BpeModel(BpeModel&&) noexcept;
@@ -32,7 +33,7 @@ class BpeModel {
   void merge_small(std::vector<int32_t>& ids) const;
   void merge_large(std::vector<int32_t>& ids) const;
 
-  std::unordered_map<std::string, int32_t> vocab_;
+  std::unordered_map<std::string, int32_t> whole_words_;  // the vocab, only for ignore_merges
   std::array<int32_t, 256> byte_ids_{};
   std::unique_ptr<PairTable> pairs_;
   std::unique_ptr<Cache> cache_;

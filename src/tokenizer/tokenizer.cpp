@@ -177,8 +177,6 @@ void Tokenizer::Impl::load(const json& j, ModelTables& tables) {
   if (!tables.error.empty()) fail(source, tables.error);
   if (!model.at("vocab").is_object() || tables.vocab.empty()) fail(source, "model.vocab must be a non-empty object");
   if (!model.at("merges").is_array()) fail(source, "model.merges must be an array");
-  std::unordered_map<std::string, int32_t> by_bytes;
-  by_bytes.reserve(tables.vocab.size());
   token_id.reserve(tables.vocab.size() + 64);
   int64_t max_id = -1;
   for (auto& [token, id] : tables.vocab) {
@@ -187,27 +185,16 @@ void Tokenizer::Impl::load(const json& j, ModelTables& tables) {
       fail(source, "vocab id " + std::to_string(id) + " of \"" + token + "\" is out of range (0.." +
                        std::to_string(kMaxId - 1) + ")");
     }
-    auto bytes = symbols_to_bytes(token);
-    if (!bytes) fail(source, "vocab token \"" + token + "\" is not spelled in byte-level symbols");
-    by_bytes.emplace(std::move(*bytes), static_cast<int32_t>(id));
     token_id.emplace(std::move(token), static_cast<int32_t>(id));
     max_id = std::max(max_id, id);
   }
   tables.vocab = {};
-
-  std::vector<std::pair<std::string, std::string>> merges;
-  merges.reserve(tables.merges.size());
-  for (size_t r = 0; r < tables.merges.size(); ++r) {
-    auto ba = symbols_to_bytes(tables.merges[r].first), bb = symbols_to_bytes(tables.merges[r].second);
-    if (!ba || !bb) fail(source, "merge #" + std::to_string(r) + " is not spelled in byte-level symbols");
-    merges.emplace_back(std::move(*ba), std::move(*bb));
-  }
-  tables.merges = {};
   try {
-    bpe = std::make_unique<BpeModel>(std::move(by_bytes), merges, flag(model, "ignore_merges", false));
+    bpe = std::make_unique<BpeModel>(token_id, tables.merges, flag(model, "ignore_merges", false));
   } catch (const std::invalid_argument& e) {
     fail(source, e.what());
   }
+  tables.merges = {};
 
   std::vector<AddedToken> added, raw, normalized;
   const auto vocab_count = static_cast<int32_t>(token_id.size());
