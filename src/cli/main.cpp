@@ -12,6 +12,7 @@
 #include "cli/compare_command.hpp"
 #include "cli/info_command.hpp"
 #include "cli/run_command.hpp"
+#include "cli/tokenize_command.hpp"
 
 namespace {
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   attnmap::cli::add_batch_command(app, exit_code);
   attnmap::cli::add_info_command(app, exit_code);
   attnmap::cli::add_compare_command(app, exit_code);
+  attnmap::cli::add_tokenize_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
