@@ -1,0 +1,40 @@
+#include "render/heatmap.hpp"
+
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "attnmap/error.hpp"
+
+namespace attnmap::detail {
+
+cv::Mat map_to_mat(const torch::Tensor& map) {
+  if (!map.defined() || map.dim() != 2 || map.size(0) < 1 || map.size(1) < 1) {
+    throw Error(ErrorKind::Internal, "render: an attention map must be a non-empty 2-D tensor");
+  }
+  const torch::Tensor t = map.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  return cv::Mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_32FC1, t.data_ptr<float>()).clone();
+}
+
+cv::Mat normalise(const cv::Mat& map, double lo, double hi) {
+  if (!(hi > lo)) return cv::Mat::zeros(map.size(), CV_32FC1);
+  cv::Mat out;
+  map.convertTo(out, CV_32F, 1.0 / (hi - lo), -lo / (hi - lo));
+  cv::min(cv::max(out, 0.0), 1.0, out);
+  return out;
+}
+
+cv::Mat blend_heatmap(const cv::Mat& background_bgr, const cv::Mat& map01, const RenderOptions& options,
+                      double blur_sigma) {
+  cv::Mat up;
+  // Bicubic gives smooth maps without blocky cells; it overshoots, hence the clamp after.
+  cv::resize(map01, up, background_bgr.size(), 0, 0, cv::INTER_CUBIC);
+  if (blur_sigma > 0) cv::GaussianBlur(up, up, cv::Size(0, 0), blur_sigma, blur_sigma, cv::BORDER_REPLICATE);
+  cv::min(cv::max(up, 0.0), 1.0, up);
+  cv::Mat u8, colour, out;
+  up.convertTo(u8, CV_8U, 255.0);
+  cv::applyColorMap(u8, colour, opencv_colormap(options.colormap));
+  cv::addWeighted(colour, options.alpha, background_bgr, 1.0 - options.alpha, 0.0, out);
+  return out;
+}
+
+}  // namespace attnmap::detail

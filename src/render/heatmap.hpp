@@ -1,0 +1,27 @@
+// Shared steps of render_overlay and render_grid (internal to src/render).
+#pragma once
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include <string>
+
+#include "attnmap/render.hpp"
+
+namespace attnmap::detail {
+
+// cv::COLORMAP_* for a RenderOptions colormap name; Error(Usage) for an unknown one.
+int opencv_colormap(const std::string& name);
+
+// A float32 [h, w] CPU tensor as a CV_32FC1 copy; Error(Internal) for another shape.
+cv::Mat map_to_mat(const torch::Tensor& map);
+
+// (map - lo) / (hi - lo) clamped to [0, 1]; all zeros when hi <= lo (a constant map has no "high").
+cv::Mat normalise(const cv::Mat& map, double lo, double hi);
+
+// Upsamples a [0, 1] map to `size`, blurs it (sigma in output pixels, 0 = none), colours it and blends
+// it over `background_bgr` with weight alpha. Returns BGR CV_8UC3 of `size`.
+cv::Mat blend_heatmap(const cv::Mat& background_bgr, const cv::Mat& map01, const RenderOptions& options,
+                      double blur_sigma);
+
+}  // namespace attnmap::detail
