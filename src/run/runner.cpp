@@ -77,7 +77,7 @@ Runner::Runner(std::shared_ptr<Model> model, RunOptions options)
     head_reduce_ = HeadReduce::None;
     single_head_ = head;
   }
-  validate_render_options(options_.render);
+  options_.render.validate();
   // Parse once now so that a bad --layers fails before any image is read.
   parse_layer_spec(options_.layers, model_->metadata().text.num_hidden_layers);
 }
