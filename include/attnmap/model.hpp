@@ -1,7 +1,7 @@
 // An exported Qwen2.5-VL (TorchScript) with its metadata and tokenizer, on one device and dtype.
 #pragma once
 
-#include <torch/script.h>
+#include <torch/types.h>
 
 #include <filesystem>
 #include <memory>
@@ -60,12 +60,13 @@ class Model {
   AttentionResult attention(const ModelInputs& inputs, const AttentionRequest& request);
 
  private:
-  Model() = default;
+  struct Scripted;  // the TorchScript module; torch/script.h stays out of every other file
+  Model();
   std::filesystem::path path_;
   std::string sha256_;
   ModelMetadata metadata_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  torch::jit::Module module_;
+  std::shared_ptr<Scripted> scripted_;
   torch::Device device_{torch::kCPU};
   torch::ScalarType dtype_ = torch::kFloat32;
 };

@@ -1,6 +1,7 @@
 #include "attnmap/model.hpp"
 
 #include <torch/cuda.h>
+#include <torch/script.h>
 
 #include "attnmap/error.hpp"
 #include "attnmap/sha256.hpp"
@@ -72,6 +73,12 @@ torch::jit::Module load_module(const fs::path& path, torch::Device device, torch
 
 }  // namespace
 
+struct Model::Scripted {
+  torch::jit::Module module;
+};
+
+Model::Model() : scripted_(std::make_shared<Scripted>()) {}
+
 ModelFileContents read_model_file_contents(const fs::path& path) {
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
   load_module(path, torch::kCPU, extra);
@@ -87,15 +94,15 @@ std::shared_ptr<Model> Model::load(const fs::path& path, const DeviceChoice& cho
   model->device_ = pick_device(choice.device, path);
   model->dtype_ = pick_dtype(choice.dtype, model->device_);
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
-  model->module_ = load_module(path, model->device_, extra);
+  model->scripted_->module = load_module(path, model->device_, extra);
   model->metadata_ = ModelMetadata::parse(file_extra(extra, kMetadataFile, path), path.string());
   try {
     model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json(file_extra(extra, kTokenizerFile, path)));
   } catch (const Error& e) {
     throw Error(ErrorKind::Model, "model '" + path.string() + "' carries a tokenizer attnmap cannot read: " + e.what());
   }
-  model->module_.to(model->device_, model->dtype_);
-  model->module_.eval();
+  model->scripted_->module.to(model->device_, model->dtype_);
+  model->scripted_->module.eval();
   model->sha256_ = sha256_file_hex(path);
   return model;
 }
@@ -126,7 +133,7 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
       request.return_logits};
   torch::jit::IValue out;
   try {
-    out = module_.forward(args);
+    out = scripted_->module.forward(args);
   } catch (const c10::OutOfMemoryError& e) {
     throw Error(ErrorKind::Resource, std::string("out of memory on ") + device_.str() +
                                          " for this image; lower --max-pixels or ask for fewer --layers");

@@ -1,0 +1,111 @@
+"""attnmap batch as users run it over folders: bad items are reported and never sink the run,
+--resume continues a killed run, --shard splits exactly, and items equal what `run` writes."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hf_reference as ref
+
+PROMPT = "What is in the picture?"
+
+
+def batch(bin_path, model, *args):
+    cmd = [bin_path, "batch", "--model", str(model), "--device", "cpu", "--no-progress"] + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def summary(out, name="summary.jsonl"):
+    return {line["id"]: line for line in map(json.loads, (out / name).read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    (root / "sub").mkdir()
+    ref.synthetic_image(120, 160, seed=1).save(root / "a.png")
+    ref.synthetic_image(200, 90, seed=2).save(root / "sub" / "b.jpg", quality=95)
+    ref.synthetic_image(64, 64, seed=3).save(root / "c.webp", lossless=True)
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    Image.new("RGB", (10, 10)).save(root / "small.png")
+    (root / "notes.txt").write_text("ignored: not an image extension")
+    return root
+
+
+GOOD = {"a", "b", "c"}
+BAD = {"broken", "small"}
+
+
+def test_bad_items_are_reported_and_the_rest_written(attnmap_bin, tiny_model, folder, tmp_path):
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", out, "--prompt", PROMPT,
+                 "--layers", "0,2")
+    assert proc.returncode == 1, proc.stderr  # some items failed
+    lines = summary(out)
+    assert set(lines) == GOOD | BAD
+    for item in GOOD:
+        assert lines[item]["status"] == "ok" and lines[item]["error"] is None
+        assert (out / item / "attention.json").exists() and (out / item / "grid.jpg").exists()
+        assert np.load(out / item / "maps.npy").shape[0] == 2
+    assert "broken.jpg" in lines["broken"]["error"]
+    assert "small.png" in lines["small"]["error"]
+    for item in BAD:
+        assert lines[item]["status"] == "error"
+        assert not (out / item / "attention.json").exists()
+    assert "3 ok, 2 failed" in proc.stderr
+
+
+def test_all_good_exits_zero_and_matches_run(attnmap_bin, tiny_model, folder, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png"), "prompt": "Where is the sky?", "id": "first"},
+        {"image": str(folder / "sub" / "b.jpg"), "prompt": PROMPT, "id": "second"},
+    ]) + "\n")
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--no-images")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "first" / "attention.json").read_text())["prompt"] == "Where is the sky?"
+    single = tmp_path / "single"
+    run = subprocess.run([attnmap_bin, "run", "--model", str(tiny_model["model"]), "--device", "cpu",
+                          "--image", str(folder / "a.png"), "--prompt", "Where is the sky?", "--out", str(single),
+                          "--no-images"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (single / "maps.npy").read_bytes() == (out / "first" / "maps.npy").read_bytes()
+
+
+def test_resume_skips_complete_items_and_redoes_half_written_ones(attnmap_bin, tiny_model, folder, tmp_path):
+    out = tmp_path / "out"
+    batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", out, "--prompt", PROMPT, "--no-images")
+    # A kill between maps.npy and attention.json leaves an item without its completion marker.
+    (out / "b" / "attention.json").unlink()
+    stamp = (out / "a" / "attention.json").stat().st_mtime_ns
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--resume")
+    lines = summary(out)
+    assert lines["a"]["status"] == "skipped" and lines["c"]["status"] == "skipped"
+    assert lines["b"]["status"] == "ok" and (out / "b" / "attention.json").exists()
+    assert (out / "a" / "attention.json").stat().st_mtime_ns == stamp
+    assert lines["broken"]["status"] == "error"  # failed items are retried, and fail again
+    assert proc.returncode == 1
+
+
+def test_shards_partition_the_items_exactly(attnmap_bin, tiny_model, folder, tmp_path):
+    out = tmp_path / "out"
+    seen = []
+    for k in range(3):
+        batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", out, "--prompt", PROMPT,
+              "--no-images", "--layers", "0", "--shard", f"{k}/3")
+        seen.append(set(summary(out, f"summary.shard-{k}-of-3.jsonl")))
+    assert set().union(*seen) == GOOD | BAD
+    assert sum(len(s) for s in seen) == len(GOOD | BAD)
+
+
+def test_usage_errors(attnmap_bin, tiny_model, folder, tmp_path):
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", tmp_path, "--prompt", PROMPT,
+                 "--shard", "3/3")
+    assert proc.returncode == 2 and "--shard" in proc.stderr
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", tmp_path / "missing", "--out", tmp_path,
+                 "--prompt", PROMPT)
+    assert proc.returncode == 3 and "missing" in proc.stderr
