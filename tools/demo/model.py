@@ -19,7 +19,7 @@ OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 MIN_PIXELS = 4 * 28 * 28      # 3136, Qwen's value
 MAX_PIXELS = 64 * 28 * 28     # 50176: at most ~64 image tokens, keeps CPU training within minutes
-FOCUS_LAYER = 2               # 0-based decoder layer whose map is trained to point at the asked shape
+FOCUS_LAYER = 0               # 0-based decoder layer whose map is trained to point at the asked shape
 VOCAB_PAD = 64                # embedding rows rounded up like Qwen's (151665 tokens -> 151936 rows)
 
 

@@ -131,3 +131,16 @@ def cell_coverage(shape: Shape, scene_size: tuple[int, int], merged_hw: tuple[in
     area = np.bincount(cell, weights=mask.ravel(), minlength=mh * mw)
     count = np.bincount(cell, minlength=mh * mw)
     return (area / count).reshape(mh, mw).astype(np.float32)
+
+
+def cell_labels(scene: Scene, merged_hw: tuple[int, int], min_cover: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Per map cell: (kind index, colour index), 0 = background, else 1 + index in SHAPES / COLORS.
+
+    A cell takes the labels of the shape covering most of it, if that shape covers at least `min_cover`.
+    """
+    cover = np.stack([cell_coverage(s, scene.image.size, merged_hw) for s in scene.shapes])
+    best = cover.argmax(0)
+    present = cover.max(0) >= min_cover
+    kinds = np.array([1 + SHAPES.index(s.kind) for s in scene.shapes])[best]
+    colors = np.array([1 + list(COLORS).index(s.color) for s in scene.shapes])[best]
+    return np.where(present, kinds, 0), np.where(present, colors, 0)

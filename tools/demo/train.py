@@ -28,18 +28,43 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 from demo import focus, model as demo_model, scenes, tokenizer as demo_tok
 
 
-def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight):
-    """Forward one batch; returns (loss, answer CE, attention CE, #correct answers, #map hits)."""
+class CellProbe(torch.nn.Module):
+    """Training-only linear probe on the vision tower's merged tokens: predicts each map cell's shape kind and
+    colour (background included). Its dense per-cell labels teach the vision tower to encode "which shape /
+    colour is here" far faster than the single answer token does. It is not part of the saved model."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.kind = torch.nn.Linear(width, 1 + len(scenes.SHAPES))
+        self.color = torch.nn.Linear(width, 1 + len(scenes.COLORS))
+        self.features = None
+
+    def hook(self, _module, _args, output):
+        self.features = output.pooler_output  # [sum of merged tokens, width], raster order per image
+
+    def loss(self, batch_scenes, grids) -> torch.Tensor:
+        kinds, colors = [], []
+        for s, (_, gh, gw) in zip(batch_scenes, grids):
+            k, c = scenes.cell_labels(s, (gh // 2, gw // 2))
+            kinds.append(torch.from_numpy(k).flatten())
+            colors.append(torch.from_numpy(c).flatten())
+        ce = torch.nn.functional.cross_entropy
+        return ce(self.kind(self.features), torch.cat(kinds)) + ce(self.color(self.features), torch.cat(colors))
+
+
+def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight, focus_layer, probe, probe_weight):
+    """Forward one batch; returns (loss, answer CE, attention CE, probe CE, #correct answers, #map hits)."""
     texts = [demo_model.prompt_text(processor, s.question) for s in batch_scenes]
     enc = processor(text=texts, images=[s.image for s in batch_scenes], padding=True, return_tensors="pt")
     out = model(**enc, output_attentions=True, use_cache=False, logits_to_keep=0)
+    probe_ce = probe.loss(batch_scenes, enc["image_grid_thw"].tolist())
     last = enc["attention_mask"].sum(1) - 1  # right padding: last real position = the "\n" after assistant
     logits = out.logits[torch.arange(len(batch_scenes)), last]
     target = torch.tensor([answer_ids[s.answer] for s in batch_scenes])
     answer_ce = torch.nn.functional.cross_entropy(logits, target)
     correct = int((logits.argmax(-1) == target).sum())
 
-    attn = out.attentions[demo_model.FOCUS_LAYER]  # [B, heads, S, S], eager probabilities
+    attn = out.attentions[focus_layer]  # [B, heads, S, S], eager probabilities
     attn_ce = logits.new_zeros(())
     hits = 0
     for b, s in enumerate(batch_scenes):
@@ -52,7 +77,8 @@ def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight):
         attn_ce = attn_ce - (cover / cover.sum() * torch.log(p + 1e-9)).sum()
         hits += focus.hit(s.image.size, s.bbox, amap.detach().numpy())
     attn_ce = attn_ce / len(batch_scenes)
-    return answer_ce + attn_weight * attn_ce, answer_ce, attn_ce, correct, hits
+    loss = answer_ce + attn_weight * attn_ce + probe_weight * probe_ce
+    return loss, answer_ce, attn_ce, probe_ce, correct, hits
 
 
 def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
@@ -70,7 +96,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--attn-weight", type=float, default=1.0, help="0 disables the attention supervision")
+    ap.add_argument("--probe-weight", type=float, default=1.0, help="0 disables the per-cell probe loss")
     ap.add_argument("--minutes", type=float, default=18.0, help="wall-clock cap: stop early (and say so)")
+    ap.add_argument("--focus-layer", type=int, default=demo_model.FOCUS_LAYER, help="0-based decoder layer")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a loaded 2-core box")
     args = ap.parse_args()
 
@@ -86,15 +114,19 @@ def main() -> None:
     processor.tokenizer.padding_side = "right"
 
     config = demo_model.model_config(tok_json)
+    config.attnmap_focus_layer = args.focus_layer
     config._attn_implementation = "eager"  # attention probabilities are needed for the focus-map loss
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"parameters: {n_params}, focus layer {demo_model.FOCUS_LAYER}, vocab {config.text_config.vocab_size}")
+    print(f"parameters: {n_params}, focus layer {args.focus_layer}, vocab {config.text_config.vocab_size}")
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    probe = CellProbe(config.vision_config.out_hidden_size)
+    model.model.visual.register_forward_hook(probe.hook)
+    params = list(model.parameters()) + list(probe.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = max(1, args.steps // 20)  # 5%
-    window = {"loss": 0.0, "ans": 0.0, "attn": 0.0, "correct": 0, "hits": 0, "n": 0}
+    window = {"loss": 0.0, "ans": 0.0, "attn": 0.0, "probe": 0.0, "correct": 0, "hits": 0, "n": 0}
     stopped_early = False
     step = 0
     for step in range(args.steps):
@@ -104,12 +136,13 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr, warmup)
         batch = [scenes.make_scene(args.seed, step * args.batch + j) for j in range(args.batch)]
-        loss, ans, attn, correct, hits = batch_loss(model, processor, batch, answer_ids, ids, args.attn_weight)
+        loss, ans, attn, probe_ce, correct, hits = batch_loss(
+            model, processor, batch, answer_ids, ids, args.attn_weight, args.focus_layer, probe, args.probe_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        for k, v in (("loss", loss.item()), ("ans", ans.item()), ("attn", attn.item())):
+        for k, v in (("loss", loss.item()), ("ans", ans.item()), ("attn", attn.item()), ("probe", probe_ce.item())):
             window[k] += v
         window["correct"] += correct
         window["hits"] += hits
@@ -117,7 +150,7 @@ def main() -> None:
         if (step + 1) % 25 == 0:
             k = 25
             print(f"step {step + 1:5d}  {time.time() - t0:6.0f}s  loss {window['loss'] / k:.3f}  "
-                  f"answer CE {window['ans'] / k:.3f}  attn CE {window['attn'] / k:.3f}  "
+                  f"answer CE {window['ans'] / k:.3f}  attn CE {window['attn'] / k:.3f}  probe CE {window['probe'] / k:.3f}  "
                   f"train acc {window['correct'] / window['n']:.1%}  train hit {window['hits'] / window['n']:.1%}",
                   flush=True)
             window = {key: 0 if isinstance(v, int) else 0.0 for key, v in window.items()}
@@ -129,7 +162,7 @@ def main() -> None:
     (args.out / "generation_config.json").unlink(missing_ok=True)
     cfg_path = args.out / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["attnmap_focus_layer"] = demo_model.FOCUS_LAYER
+    cfg["attnmap_focus_layer"] = args.focus_layer
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     minutes = (time.time() - t0) / 60
     note = " (stopped early by --minutes)" if stopped_early else ""
