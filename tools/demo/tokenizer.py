@@ -122,10 +122,12 @@ def token_ids(tokenizer_json: dict) -> dict[str, int]:
 
 
 def check_answer_words(tok: Tokenizer) -> dict[str, int]:
-    """Every answer word must be exactly one token when it starts the assistant turn; returns word -> id."""
+    """Every answer word must be one token when it starts the assistant turn (no leading space), and one
+    token inside a question (leading space; training routes the answer position to it). Returns word -> id."""
     ids = {}
     for word in ANSWER_WORDS:
         enc = tok.encode(word, add_special_tokens=False).ids
         assert len(enc) == 1, f"answer word {word!r} is {len(enc)} tokens: {enc}"
+        assert len(tok.encode(" " + word, add_special_tokens=False).ids) == 1, f"' {word}' is not one token"
         ids[word] = enc[0]
     return ids

@@ -52,7 +52,38 @@ class CellProbe(torch.nn.Module):
         return ce(self.kind(self.features), torch.cat(kinds)) + ce(self.color(self.features), torch.cat(colors))
 
 
-def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight, focus_layer, probe, probe_weight):
+def route_loss(attn: torch.Tensor, enc, ids) -> torch.Tensor:
+    """Cross-entropy pushing the answer position's attention (mean over heads) in `attn` [B, heads, S, S] onto
+    the question's key word (the token before "?": the shape or colour asked about)."""
+    total = attn.new_zeros(())
+    last = enc["attention_mask"].sum(1) - 1
+    for b in range(attn.shape[0]):
+        rows = focus.question_rows(enc["input_ids"][b], ids["<|vision_end|>"], ids["<|im_end|>"])
+        key_word = int(rows[-2])  # rows end with "?"
+        total = total - torch.log(attn[b, :, int(last[b]), key_word].mean() + 1e-9)
+    return total / attn.shape[0]
+
+
+def row_loss(attn_b: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """Per-row form of the focus objective for one sample (attn_b [heads, S, S] of the focus layer).
+
+    The focus map averages all question rows, but at layer 0 only the key word's row can know which shape
+    is asked. So: the key word's row should put its mass on the image (-log mass) and, within the image, on
+    the shape (cross-entropy vs coverage); every other question row should keep its mass off the image
+    (-log(1 - mass)), so that it does not blur the average."""
+    a = attn_b.mean(0)
+    key_word = int(rows[-2])  # rows end with "?"
+    key = a[key_word, cols]
+    mass = key.sum()
+    target = cover / cover.sum()
+    loss = -(target * torch.log(key / mass + 1e-9)).sum() - torch.log(mass + 1e-9)
+    others = torch.tensor([int(r) for r in rows if int(r) != key_word])
+    other_mass = a[others][:, cols].sum(1)
+    return loss - torch.log(1 - other_mass + 1e-6).mean()
+
+
+def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight, focus_layer, probe, probe_weight,
+               route_weight, route_layer, row_weight):
     """Forward one batch; returns (loss, answer CE, attention CE, probe CE, #correct answers, #map hits)."""
     texts = [demo_model.prompt_text(processor, s.question) for s in batch_scenes]
     enc = processor(text=texts, images=[s.image for s in batch_scenes], padding=True, return_tensors="pt")
@@ -66,6 +97,7 @@ def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight, foc
 
     attn = out.attentions[focus_layer]  # [B, heads, S, S], eager probabilities
     attn_ce = logits.new_zeros(())
+    rows_ce = logits.new_zeros(())
     hits = 0
     for b, s in enumerate(batch_scenes):
         _, gh, gw = enc["image_grid_thw"][b].tolist()
@@ -75,9 +107,14 @@ def batch_loss(model, processor, batch_scenes, answer_ids, ids, attn_weight, foc
         p = (amap / amap.sum()).flatten()
         cover = torch.from_numpy(scenes.cell_coverage(s.target, s.image.size, merged)).flatten()
         attn_ce = attn_ce - (cover / cover.sum() * torch.log(p + 1e-9)).sum()
+        if row_weight:
+            cols = (enc["input_ids"][b] == ids["<|image_pad|>"]).nonzero().squeeze(1)
+            rows_ce = rows_ce + row_weight * row_loss(attn[b], rows, cols, cover)
         hits += focus.hit(s.image.size, s.bbox, amap.detach().numpy())
     attn_ce = attn_ce / len(batch_scenes)
-    loss = answer_ce + attn_weight * attn_ce + probe_weight * probe_ce
+    loss = answer_ce + attn_weight * attn_ce + probe_weight * probe_ce + rows_ce / len(batch_scenes)
+    if route_weight:
+        loss = loss + route_weight * route_loss(out.attentions[route_layer], enc, ids)
     return loss, answer_ce, attn_ce, probe_ce, correct, hits
 
 
@@ -92,11 +129,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=pathlib.Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=420)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=560)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--attn-weight", type=float, default=1.0, help="0 disables the attention supervision")
     ap.add_argument("--probe-weight", type=float, default=1.0, help="0 disables the per-cell probe loss")
+    ap.add_argument("--route-weight", type=float, default=1.0,
+                    help="weight of the answer-position routing loss (0 disables it)")
+    ap.add_argument("--route-layer", type=int, default=1)
+    ap.add_argument("--row-weight", type=float, default=1.0, help="weight of the per-row focus loss (0 disables)")
     ap.add_argument("--minutes", type=float, default=18.0, help="wall-clock cap: stop early (and say so)")
     ap.add_argument("--focus-layer", type=int, default=demo_model.FOCUS_LAYER, help="0-based decoder layer")
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on a loaded 2-core box")
@@ -137,7 +178,8 @@ def main() -> None:
             group["lr"] = lr_at(step, args.steps, args.lr, warmup)
         batch = [scenes.make_scene(args.seed, step * args.batch + j) for j in range(args.batch)]
         loss, ans, attn, probe_ce, correct, hits = batch_loss(
-            model, processor, batch, answer_ids, ids, args.attn_weight, args.focus_layer, probe, args.probe_weight)
+            model, processor, batch, answer_ids, ids, args.attn_weight, args.focus_layer, probe, args.probe_weight,
+            args.route_weight, args.route_layer, args.row_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
