@@ -4,8 +4,8 @@
 
 namespace attnmap {
 
-nlohmann::json attention_document(const Runner& runner, const InferredItem& inferred, const StageTimings& timings) {
-  using nlohmann::json;
+nlohmann::ordered_json attention_document(const Runner& runner, const InferredItem& inferred, const StageTimings& timings) {
+  using json = nlohmann::ordered_json;
   const Model& model = runner.model();
   const RunOptions& options = runner.options();
   const PreparedItem& p = inferred.prepared;

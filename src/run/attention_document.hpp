@@ -7,7 +7,7 @@
 namespace attnmap {
 
 // The attention.json of one item (schema in docs/design.md).
-nlohmann::json attention_document(const Runner& runner, const InferredItem& inferred, const StageTimings& timings);
+nlohmann::ordered_json attention_document(const Runner& runner, const InferredItem& inferred, const StageTimings& timings);
 
 inline constexpr int kAttentionSchemaVersion = 1;
 

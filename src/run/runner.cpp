@@ -88,7 +88,13 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   p.item = item;
   p.original_rgb = load_image_rgb(item.image);
   p.timings["decode"] = clock.lap();
-  p.image = preprocess_image(p.original_rgb, preprocess_);
+  try {
+    p.image = preprocess_image(p.original_rgb, preprocess_);
+  } catch (const Error& e) {
+    // The size checks know the pixels, not the file: name it so batch summaries and users can act.
+    if (e.kind() != ErrorKind::Input) throw;
+    throw Error(ErrorKind::Input, "image '" + item.image.string() + "': " + e.what());
+  }
   p.timings["preprocess"] = clock.lap();
 
   const ModelMetadata& meta = model_->metadata();
