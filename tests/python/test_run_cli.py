@@ -61,6 +61,14 @@ def test_same_inputs_give_bit_identical_maps(attnmap_bin, tiny_model, image, tmp
                    "--out", tmp_path / name, "--device", "cpu", "--no-images")
         assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "a" / "maps.npy").read_bytes() == (tmp_path / "b" / "maps.npy").read_bytes()
+    same = run(attnmap_bin, "compare", tmp_path / "a", tmp_path / "b")
+    assert same.returncode == 0, same.stdout + same.stderr
+    # A different query moves the maps: compare must notice and name a layer.
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", tmp_path / "c", "--device", "cpu", "--no-images", "--query", "last")
+    assert proc.returncode == 0, proc.stderr
+    moved = run(attnmap_bin, "compare", tmp_path / "a", tmp_path / "c")
+    assert moved.returncode == 1 and "layer" in moved.stdout, moved.stdout + moved.stderr
 
 
 def test_info_describes_the_model(attnmap_bin, tiny_model):
