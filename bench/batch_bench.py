@@ -87,6 +87,35 @@ print(json.dumps({"per_image_s": sum(times) / len(times), "n": len(times), "peak
 """
 
 
+OVERHEAD_SCRIPT = r"""
+import json, sys, time, torch
+sys.path.insert(0, sys.argv[4])
+import hf_reference as ref
+from PIL import Image
+torch.set_num_threads(int(sys.argv[5]))
+model_pt, ckpt, manifest = sys.argv[1], sys.argv[2], sys.argv[3]
+processor = ref.load_processor(ckpt)
+hf = ref.load_hf_model(ckpt)
+module = torch.jit.load(model_pt, map_location="cpu")
+layers = list(range(hf.config.text_config.num_hidden_layers))
+image_token = hf.config.image_token_id
+times = {"forward only": 0.0, "forward + attention rows of every layer": 0.0}
+items = [json.loads(l) for l in open(manifest)]
+for item in items:
+    inputs = ref.build_inputs(processor, [Image.open(item["image"]).convert("RGB")], item["prompt"])
+    ids = inputs["input_ids"][0]
+    pos = ref.hf_position_ids(hf, inputs)
+    rows = torch.arange(int((ids == image_token).nonzero().max()) + 2, ids.numel() - 5)
+    for name, ls in [("forward only", []), ("forward + attention rows of every layer", layers)]:
+        q = rows if ls else torch.zeros(0, dtype=torch.long)
+        with torch.no_grad():
+            t = time.perf_counter()
+            module(ids, inputs["pixel_values"], inputs["image_grid_thw"], pos, ls, q, 1, True, True)
+            times[name] += time.perf_counter() - t
+print(json.dumps({k: v / len(items) for k, v in times.items()}))
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=str(ROOT / "build" / "attnmap"))
@@ -105,8 +134,8 @@ def main():
         tmp = pathlib.Path(tmp)
         manifest, items = make_images(tmp, args.count, seed=99)
         out = tmp / "out"
-        cmd = [args.bin, "batch", "--model", args.model, "--images", str(manifest), "--out", str(out),
-               "--device", args.device, "--no-progress", "-q"]
+        cmd = [args.bin, "-q", "batch", "--model", args.model, "--images", str(manifest), "--out", str(out),
+               "--device", args.device, "--no-progress"]
         seconds, peak, rc, _, err = peak_rss_of(cmd, env)
         if rc not in (0, 1):
             sys.exit(f"attnmap batch failed ({rc}): {err}")
@@ -131,13 +160,24 @@ def main():
         timings = {}
         for name, extra in variants.items():
             o = tmp / ("v" + str(len(timings)))
-            subprocess.run([args.bin, "batch", "--model", args.model, "--images", str(small), "--out", str(o),
-                            "--device", args.device, "--no-progress", "-q", "--no-images"] + extra, env=env,
+            subprocess.run([args.bin, "-q", "batch", "--model", args.model, "--images", str(small), "--out", str(o),
+                            "--device", args.device, "--no-progress", "--no-images"] + extra, env=env,
                            check=False)
             ls = [json.loads(l) for l in (o / "summary.jsonl").read_text().splitlines()]
             timings[name] = sum(l["timings_ms"]["forward"] for l in ls) / len(ls)
         for name, ms in timings.items():
             print(f"  {name}: forward stage {ms:.1f} ms/item")
+
+        ov_cmd = [sys.executable, "-c", OVERHEAD_SCRIPT, args.model, args.checkpoint, str(small),
+                  str(ROOT / "tests" / "python"), str(args.threads)]
+        _, _, ov_rc, ov_out, ov_err = peak_rss_of(ov_cmd, env)
+        if ov_rc == 0:
+            ov = json.loads(ov_out.strip().splitlines()[-1])
+            base = ov["forward only"]
+            for name, sec in ov.items():
+                print(f"  exported module, {name}: {sec * 1000:.1f} ms/item ({(sec / base - 1) * 100:+.1f}% vs forward only)")
+        else:
+            print(f"  overhead measurement failed: {ov_err[-1500:]}")
 
         hf_cmd = [sys.executable, "-c", HF_SCRIPT, args.checkpoint, str(small), args.device,
                   str(ROOT / "tests" / "python"), str(args.threads)]

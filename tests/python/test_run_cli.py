@@ -166,3 +166,16 @@ def test_unwritable_output_fails_with_exit_5(attnmap_bin, tiny_model, image, tmp
                "--out", blocker / "sub", "--device", "cpu")
     assert proc.returncode == 5, proc.stderr
     assert "sub" in proc.stderr
+
+
+def test_bf16_on_cpu_runs_and_stays_close_to_fp32(attnmap_bin, tiny_model, image, tmp_path):
+    maps = {}
+    for dtype in ["fp32", "bf16"]:
+        proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+                   "--out", tmp_path / dtype, "--device", "cpu", "--dtype", dtype, "--no-images")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / dtype / "attention.json").read_text())["dtype"] == dtype
+        maps[dtype] = np.load(tmp_path / dtype / "maps.npy").astype(np.float64)
+    a, b = maps["fp32"].ravel(), maps["bf16"].ravel()
+    assert np.isfinite(b).all()
+    assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) > 0.98
