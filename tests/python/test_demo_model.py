@@ -24,9 +24,9 @@ HELD_OUT_SEED = 777
 COUNT = 100
 MIN_ACCURACY = 0.95
 MIN_HIT_RATE = 0.90
-# The checkpoint committed now misses both targets (docs/demo_model.md has its figures); the target tests
-# report the figures and are expected to fail until it is retrained. Flip this when it meets them.
-CHECKPOINT_MEETS_TARGETS = False
+# The committed checkpoint meets both targets (docs/demo_model.md has its figures). Set this to False (the target
+# tests then become non-strict xfails that still report the figures) only for a checkpoint that misses them.
+CHECKPOINT_MEETS_TARGETS = True
 below_targets = pytest.mark.xfail(not CHECKPOINT_MEETS_TARGETS, strict=False,
                                   reason="shipped demo checkpoint is below the accuracy / hit-rate targets")
 
