@@ -34,6 +34,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       if (inferred.prediction) {
         log::info("next token: '" + inferred.prediction->text + "' (p=" + log::fixed(inferred.prediction->probability, 3) + ")");
       }
+      if (const auto focus = model->metadata().focus_layer) {
+        log::info("the model's focus layer is " + std::to_string(*focus) + ": see layer_" +
+                  (*focus < 10 ? "0" : "") + std::to_string(*focus) + ".jpg");
+      }
       log::info("wrote " + std::to_string(inferred.maps.size(0)) + " layer map(s) to " + it.out_dir.string() +
                 " in " + log::fixed(load_ms + clock.lap(), 0) + " ms");
       return 0;
