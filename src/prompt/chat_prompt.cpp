@@ -15,7 +15,6 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
   const std::string im_end = tokenizer.id_to_token(metadata.tokens.im_end_token_id);
   const std::string vision_start = tokenizer.id_to_token(metadata.tokens.vision_start_token_id);
   const std::string vision_end = tokenizer.id_to_token(metadata.tokens.vision_end_token_id);
-  const std::string image_pad = tokenizer.id_to_token(metadata.tokens.image_token_id);
   const std::string& system = system_prompt.empty() ? metadata.default_system_prompt : system_prompt;
 
   // Tokenized in three pieces split at added tokens, which HF matches atomically before any
@@ -35,7 +34,6 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
   p.prompt_end = static_cast<int64_t>(p.ids.size());
   const std::vector<int64_t> end = tokenizer.encode(tail);
   p.ids.insert(p.ids.end(), end.begin(), end.end());
-  (void)image_pad;
   return p;
 }
 
