@@ -9,6 +9,7 @@
 
 #include "attnmap/atomic_file.hpp"
 #include "attnmap/compare.hpp"
+#include "attnmap/render.hpp"
 #include "attnmap/error.hpp"
 #include "internal.hpp"
 
@@ -95,12 +96,8 @@ std::vector<fs::path> write_diff_images(const CompareResult& result, const fs::p
     for (const LayerResult& layer : item.layers) {
       if (layer.pass) continue;
       const cv::Mat image = render(item, layer, b.maps[layer.baseline_row], c.maps[layer.candidate_row], result.options);
-      std::vector<uchar> jpeg;
-      if (!cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90})) {
-        throw Error(ErrorKind::Output, "cannot encode the diff image for item '" + item.id + "' layer " + std::to_string(layer.layer));
-      }
       const fs::path path = item_dir / layer_file_name(layer.layer);
-      write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(jpeg.data()), jpeg.size()));
+      write_jpeg_atomically(path, image, 90);
       written.push_back(path);
     }
   }
