@@ -9,6 +9,7 @@
 
 #include "attnmap/error.hpp"
 #include "attnmap/tokenizer.hpp"
+#include "cli/cli_common.hpp"
 
 namespace attnmap::cli {
 namespace {
@@ -63,13 +64,10 @@ CLI::App* add_tokenize_command(CLI::App& app, int& exit_code) {
   sub->callback([opts, &exit_code, tok_opt, model_opt, text_opt, file_opt] {
     if (tok_opt->count() + model_opt->count() == 0) throw CLI::RequiredError("--tokenizer or --model");
     if (text_opt->count() + file_opt->count() == 0) throw CLI::RequiredError("--text or --text-file");
-    try {
+    exit_code = guarded([&] {
       run_tokenize(*opts);
-      exit_code = 0;
-    } catch (const Error& e) {
-      std::cerr << "attnmap: error: " << e.what() << "\n";
-      exit_code = e.exit_code();
-    }
+      return 0;
+    });
   });
   return sub;
 }
