@@ -17,6 +17,10 @@ void write_atomically(const std::filesystem::path& path,
 // Writes bytes to path atomically.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
 
+// Deletes the temporary files of writes still in progress. Async-signal-safe: the CLI calls it
+// from its SIGINT handler so that Ctrl-C leaves no stray temporary file behind.
+void remove_pending_temporary_files() noexcept;
+
 // Creates the folder (and parents) or throws Error(Output) naming it.
 void ensure_directory(const std::filesystem::path& dir);
 

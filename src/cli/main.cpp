@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "attnmap/atomic_file.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/log.hpp"
 #include "cli/batch_command.hpp"
@@ -26,7 +27,14 @@ void configure_logging(int verbosity, bool quiet) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::signal(SIGINT, [](int) { std::_Exit(130); });
+  // Ctrl-C and SIGTERM (what Slurm and Kubernetes send before a kill) end at once, without stray
+  // temporary files; complete outputs stay, and `batch --resume` continues from them.
+  const auto stop = [](int signal) {
+    attnmap::remove_pending_temporary_files();
+    std::_Exit(128 + signal);
+  };
+  std::signal(SIGINT, stop);
+  std::signal(SIGTERM, stop);
   CLI::App app{"attnmap " ATTNMAP_VERSION ": per-layer heatmaps of where a vision-language model looks"};
   app.set_version_flag("--version", std::string("attnmap ") + ATTNMAP_VERSION);
   app.require_subcommand(1);

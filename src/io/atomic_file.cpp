@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <system_error>
 
@@ -18,10 +20,54 @@ fs::path temporary_sibling(const fs::path& path) {
   return path.parent_path() / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) +
                                "." + std::to_string(counter++));
 }
+// Fixed slots, not a container: a signal handler may only read plain memory and call unlink().
+constexpr size_t kSlots = 64;
+constexpr size_t kPathMax = 4096;
+struct PendingSlot {
+  std::atomic<bool> busy{false};
+  std::atomic<bool> ready{false};
+  char path[kPathMax];
+};
+std::array<PendingSlot, kSlots> pending;
+
+// Records tmp for remove_pending_temporary_files() while it exists; a full table or an overlong
+// path only means that Ctrl-C could leave that one file behind.
+class PendingTemporary {
+ public:
+  explicit PendingTemporary(const fs::path& tmp) {
+    const std::string s = tmp.string();
+    if (s.size() >= kPathMax) return;
+    for (PendingSlot& slot : pending) {
+      bool expected = false;
+      if (slot.busy.compare_exchange_strong(expected, true)) {
+        std::memcpy(slot.path, s.c_str(), s.size() + 1);
+        slot.ready.store(true);
+        slot_ = &slot;
+        return;
+      }
+    }
+  }
+  ~PendingTemporary() {
+    if (!slot_) return;
+    slot_->ready.store(false);
+    slot_->busy.store(false);
+  }
+
+ private:
+  PendingSlot* slot_ = nullptr;
+};
+
 }  // namespace
+
+void remove_pending_temporary_files() noexcept {
+  for (PendingSlot& slot : pending) {
+    if (slot.ready.load()) ::unlink(slot.path);
+  }
+}
 
 void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write) {
   const fs::path tmp = temporary_sibling(path);
+  const PendingTemporary guard(tmp);
   try {
     write(tmp);
     std::error_code ec;

@@ -109,3 +109,31 @@ def test_usage_errors(attnmap_bin, tiny_model, folder, tmp_path):
     proc = batch(attnmap_bin, tiny_model["model"], "--images", tmp_path / "missing", "--out", tmp_path,
                  "--prompt", PROMPT)
     assert proc.returncode == 3 and "missing" in proc.stderr
+
+
+def test_interrupted_batch_leaves_no_temporary_files_and_resumes(attnmap_bin, tiny_model, tmp_path):
+    import signal
+    import time
+
+    images = tmp_path / "many"
+    images.mkdir()
+    for i in range(12):
+        ref.synthetic_image(280, 280, seed=i).save(images / f"img{i:02d}.png")
+    out = tmp_path / "out"
+    cmd = [attnmap_bin, "batch", "--model", str(tiny_model["model"]), "--device", "cpu", "--no-progress",
+           "--images", str(images), "--out", str(out), "--prompt", PROMPT]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("*/attention.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert [p for p in out.rglob("*") if ".tmp." in p.name] == []
+    done = {p.parent.name for p in out.glob("*/attention.json")}
+    assert 0 < len(done) < 12, "interrupt the run mid-way"
+    resumed = batch(attnmap_bin, tiny_model["model"], "--images", images, "--out", out, "--prompt", PROMPT,
+                    "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    lines = summary(out)
+    assert {i for i, l in lines.items() if l["status"] == "skipped"} == done
+    assert all(l["status"] in ("ok", "skipped") for l in lines.values()) and len(lines) == 12
