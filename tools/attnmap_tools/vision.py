@@ -3,7 +3,7 @@
 All layout tensors (window order, segment boundaries, rotary positions) are derived here from
 image_grid_thw, so callers only pass what the HF processor produces.
 """
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,34 @@ class PatchEmbed(nn.Module):
         return self.proj(x.to(self.proj.weight.dtype)).reshape(x.size(0), -1)
 
 
+def segment_groups(cu_seqlens: List[int], device: torch.device) -> List[Tuple[int, torch.Tensor]]:
+    """Segments (windows or whole images) grouped by length: (length, patch rows of all segments of
+    that length, segment-major), so each group is one batched SDPA call instead of one per segment.
+
+    An empty index means the segments tile the whole sequence with one length: a plain reshape.
+    A 1,000-token image has 64 windows but at most 4 distinct window lengths (full, right edge,
+    bottom edge, corner); a per-window loop would be launch-bound on a GPU.
+    """
+    lengths: List[int] = []
+    starts: Dict[int, List[int]] = {}
+    for i in range(len(cu_seqlens) - 1):
+        n = cu_seqlens[i + 1] - cu_seqlens[i]
+        if n not in starts:
+            empty: List[int] = []
+            starts[n] = empty
+            lengths.append(n)
+        starts[n].append(cu_seqlens[i])
+    groups: List[Tuple[int, torch.Tensor]] = []
+    if len(lengths) == 1:
+        groups.append((lengths[0], torch.empty(0, dtype=torch.long, device=device)))
+        return groups
+    for n in lengths:
+        first = torch.tensor(starts[n], dtype=torch.long).unsqueeze(1)
+        rows = (first + torch.arange(n, dtype=torch.long).unsqueeze(0)).reshape(-1)
+        groups.append((n, rows.to(device)))
+    return groups
+
+
 class VisionAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -44,23 +72,31 @@ class VisionAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim, bias=True)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cu_seqlens: List[int]) -> torch.Tensor:
+    def _segments(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, length: int) -> torch.Tensor:
+        """[n, heads, dim] rows forming n / length consecutive segments -> attention within each."""
+        n = q.size(0)
+        count = n // length
+        shape = [count, length, self.num_heads, self.head_dim]
+        out = F.scaled_dot_product_attention(q.reshape(shape).transpose(1, 2), k.reshape(shape).transpose(1, 2),
+                                             v.reshape(shape).transpose(1, 2), scale=self.scale)
+        return out.transpose(1, 2).reshape(n, self.num_heads, self.head_dim)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                groups: List[Tuple[int, torch.Tensor]]) -> torch.Tensor:
         seq = x.size(0)
         qkv = self.qkv(x).reshape(seq, 3, self.num_heads, self.head_dim).permute(1, 0, 2, 3)
         q, k = apply_vision_rope(qkv[0], qkv[1], cos, sin)
-        q = q.transpose(0, 1)
-        k = k.transpose(0, 1)
-        v = qkv[2].transpose(0, 1)
-        # Block-diagonal attention as one SDPA call per segment: exact, and memory stays linear in the
-        # number of patches (a dense block mask would be quadratic).
-        outs: List[torch.Tensor] = []
-        for i in range(len(cu_seqlens) - 1):
-            a = cu_seqlens[i]
-            b = cu_seqlens[i + 1]
-            outs.append(F.scaled_dot_product_attention(
-                q[:, a:b].unsqueeze(0), k[:, a:b].unsqueeze(0), v[:, a:b].unsqueeze(0), scale=self.scale)[0])
-        out = torch.cat(outs, dim=1).transpose(0, 1).reshape(seq, -1)
-        return self.proj(out)
+        v = qkv[2]
+        # Block-diagonal attention, exact and linear in memory (a dense block mask would be
+        # quadratic): one batched SDPA call per distinct segment length.
+        if len(groups) == 1 and groups[0][1].numel() == 0:
+            out = self._segments(q, k, v, groups[0][0])
+        else:
+            out = torch.empty(seq, self.num_heads, self.head_dim, dtype=v.dtype, device=v.device)
+            for length, rows in groups:
+                out.index_copy_(0, rows, self._segments(q.index_select(0, rows), k.index_select(0, rows),
+                                                        v.index_select(0, rows), length))
+        return self.proj(out.reshape(seq, -1))
 
 
 class VisionBlock(nn.Module):
@@ -72,10 +108,11 @@ class VisionBlock(nn.Module):
         self.attn = VisionAttention(cfg.hidden_size, cfg.num_heads)
         self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, bias=True)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cu_window: List[int],
-                cu_full: List[int]) -> torch.Tensor:
-        cu = cu_full if self.full_attention else cu_window
-        x = x + self.attn(self.norm1(x), cos, sin, cu)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                window_groups: List[Tuple[int, torch.Tensor]],
+                image_groups: List[Tuple[int, torch.Tensor]]) -> torch.Tensor:
+        groups = image_groups if self.full_attention else window_groups
+        x = x + self.attn(self.norm1(x), cos, sin, groups)
         return x + self.mlp(self.norm2(x))
 
 
@@ -166,7 +203,9 @@ class VisionTransformer(nn.Module):
         x = x.reshape(n // self.unit, self.unit, -1)[window_index].reshape(n, -1)
         pos = pos.reshape(n // self.unit, self.unit, 2)[window_index].reshape(n, 2)
         cos, sin = vision_cos_sin(pos, self.head_dim, self.rope_theta)
+        window_groups = segment_groups(cu_window, device)
+        image_groups = segment_groups(cu_full, device)
         for blk in self.blocks:
-            x = blk(x, cos, sin, cu_window, cu_full)
+            x = blk(x, cos, sin, window_groups, image_groups)
         merged = self.merger(x)
         return merged[torch.argsort(window_index)]
