@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ struct BatchItemResult {
   std::string status;  // ok | error | skipped
   std::string error;
   StageTimings timings;
+  std::optional<int64_t> peak_device_memory_bytes;  // CUDA only
 };
 
 struct BatchSummary {

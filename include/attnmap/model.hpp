@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct AttentionRequest {
 struct AttentionResult {
   std::vector<torch::Tensor> layers;  // float32 on CPU, [H', Q', S] per requested layer
   torch::Tensor logits;               // float32 [vocab] on CPU, undefined when not requested
+  std::optional<int64_t> peak_device_memory_bytes;  // during this forward; CUDA only
 };
 
 // Which device and dtype to run on: "auto" picks CUDA when available, and bf16 on CUDA, fp32 on CPU.

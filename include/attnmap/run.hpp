@@ -70,6 +70,7 @@ struct InferredItem {
   torch::Tensor maps;  // float32 [layers, merged_h, merged_w]
   std::vector<LayerStats> stats;
   std::optional<Prediction> prediction;
+  std::optional<int64_t> peak_device_memory_bytes;  // CUDA only
 };
 
 class Runner {

@@ -44,6 +44,9 @@ nlohmann::json summary_line(const BatchItemResult& r) {
                          {"error", r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error)},
                          {"output", r.item.out_dir.string()},
                          {"timings_ms", r.timings}};
+  if (r.peak_device_memory_bytes) {
+    line["peak_device_memory_mib"] = static_cast<double>(*r.peak_device_memory_bytes) / (1024.0 * 1024.0);
+  }
   return line;
 }
 
@@ -62,12 +65,14 @@ class ResultBook {
   const RunItem& item(size_t i) const { return results_[i].item; }
   size_t size() const { return results_.size(); }
 
-  void record(size_t i, const std::string& status, const std::string& error, const StageTimings& timings) {
+  void record(size_t i, const std::string& status, const std::string& error, const StageTimings& timings,
+              std::optional<int64_t> peak_device_memory_bytes = std::nullopt) {
     std::lock_guard<std::mutex> lock(mutex_);
     BatchItemResult& r = results_[i];
     r.status = status;
     r.error = error;
     r.timings = timings;
+    r.peak_device_memory_bytes = peak_device_memory_bytes;
     if (stream_) stream_ << summary_line(r).dump() << "\n" << std::flush;
     progress_.advance(status == "error");
   }
@@ -158,7 +163,7 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options) {
           runner.write(job->item);
           StageTimings timings = job->item.prepared.timings;
           timings["write"] = write_clock.lap();
-          book.record(job->index, "ok", "", timings);
+          book.record(job->index, "ok", "", timings, job->item.peak_device_memory_bytes);
         } catch (...) {
           book.record(job->index, "error", message_of(std::current_exception()), job->item.prepared.timings);
         }

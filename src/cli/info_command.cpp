@@ -1,7 +1,10 @@
 #include "cli/info_command.hpp"
 
+#include <torch/version.h>
+
 #include <iostream>
 
+#include "attnmap/device_memory.hpp"
 #include "attnmap/model.hpp"
 #include "cli/cli_common.hpp"
 
@@ -35,7 +38,9 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
             << ", std " << pre.value("image_std", nlohmann::json()).dump() << ", resample "
             << pre.value("resample", std::string("?")) << "\n"
             << "image token   " << m.tokens.image_token_id << "\n"
-            << "focus layer   " << (m.focus_layer ? std::to_string(*m.focus_layer) : std::string("none")) << "\n";
+            << "focus layer   " << (m.focus_layer ? std::to_string(*m.focus_layer) : std::string("none")) << "\n"
+            << "this attnmap  " << ATTNMAP_VERSION << ", libtorch " << TORCH_VERSION << ", " << cuda_runtime_summary()
+            << "\n";
 }
 
 }  // namespace

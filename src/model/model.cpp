@@ -1,8 +1,10 @@
 #include "attnmap/model.hpp"
 
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include "attnmap/device_memory.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/sha256.hpp"
 
@@ -23,11 +25,17 @@ torch::Device pick_device(const std::string& name, const fs::path& path) {
     throw Error(ErrorKind::Usage, "--device '" + name + "' is not a device; use auto, cpu, cuda or cuda:N");
   }
   if (device.is_cuda() && !torch::cuda::is_available()) {
-    throw Error(ErrorKind::Resource, "--device " + name + " asked for CUDA but " +
-                                         (torch::cuda::device_count() == 0 ? std::string("no CUDA device is visible")
-                                                                           : std::string("CUDA is unavailable")) +
-                                         " to this libtorch; use --device cpu or a CUDA build of libtorch (model '" +
-                                         path.string() + "')");
+    const std::string why = built_with_cuda()
+                                ? "no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+                                : "this attnmap was built against a libtorch without CUDA (rebuild against a CUDA one)";
+    throw Error(ErrorKind::Resource, "--device " + name + " asked for CUDA but " + why +
+                                         "; or use --device cpu (model '" + path.string() + "')");
+  }
+  if (device.is_cuda() && device.has_index() && device.index() >= torch::cuda::device_count()) {
+    throw Error(ErrorKind::Resource, "--device " + name + " names GPU " + std::to_string(device.index()) + " but " +
+                                         std::to_string(torch::cuda::device_count()) +
+                                         " are visible; use cuda:0 to cuda:" +
+                                         std::to_string(torch::cuda::device_count() - 1));
   }
   return device;
 }
@@ -71,6 +79,14 @@ torch::jit::Module load_module(const fs::path& path, torch::Device device, torch
   }
 }
 
+// The failed forward's tensors are gone by now but their blocks stay cached; handing them back
+// keeps one huge item from fragmenting the pool for every item after it.
+Error out_of_memory(const torch::Device& device) {
+  release_cached_device_memory(device);
+  return Error(ErrorKind::Resource, "out of memory on " + device.str() +
+                                        " for this image; lower --max-pixels or ask for fewer --layers");
+}
+
 }  // namespace
 
 struct Model::Scripted {
@@ -91,6 +107,7 @@ ModelFileContents read_model_file_contents(const fs::path& path) {
 std::shared_ptr<Model> Model::load(const fs::path& path, const DeviceChoice& choice) {
   std::shared_ptr<Model> model(new Model());
   model->path_ = path;
+  prefer_expandable_cuda_segments();
   model->device_ = pick_device(choice.device, path);
   model->dtype_ = pick_dtype(choice.dtype, model->device_);
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
@@ -132,17 +149,19 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
       request.mean_queries,
       request.return_logits};
   torch::jit::IValue out;
+  // The plain interpreter runs the ops transformers runs, one by one: the profiling executor would
+  // spend two calls profiling (the only call of a one-shot run), then on a GPU fuse pointwise ops
+  // (other rounding in bf16, no longer transformers' numbers) and re-specialise for every new image
+  // size. The flag is thread-local, hence set here, on the thread that runs the forward.
+  torch::jit::setGraphExecutorOptimize(false);
+  reset_peak_device_memory(device_);
   try {
     out = scripted_->module.forward(args);
-  } catch (const c10::OutOfMemoryError& e) {
-    throw Error(ErrorKind::Resource, std::string("out of memory on ") + device_.str() +
-                                         " for this image; lower --max-pixels or ask for fewer --layers");
+  } catch (const c10::OutOfMemoryError&) {
+    throw out_of_memory(device_);
   } catch (const c10::Error& e) {
     std::string why = e.what_without_backtrace();
-    if (why.find("out of memory") != std::string::npos) {
-      throw Error(ErrorKind::Resource, std::string("out of memory on ") + device_.str() +
-                                           " for this image; lower --max-pixels or ask for fewer --layers");
-    }
+    if (why.find("out of memory") != std::string::npos) throw out_of_memory(device_);
     throw Error(ErrorKind::Internal, "the model's forward failed: " + why.substr(0, why.find('\n')));
   }
   const auto tuple = out.toTuple();
@@ -152,6 +171,7 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
   }
   const torch::Tensor logits = tuple->elements()[1].toTensor();
   if (request.return_logits && logits.numel() > 0) result.logits = logits.to(torch::kCPU, torch::kFloat32);
+  result.peak_device_memory_bytes = peak_device_memory_bytes(device_);
   return result;
 }
 

@@ -68,6 +68,9 @@ nlohmann::ordered_json attention_document(const Runner& runner, const InferredIt
       {"prediction", nullptr},
       {"timings_ms", timings},
   };
+  if (inferred.peak_device_memory_bytes) {
+    doc["peak_device_memory_mib"] = static_cast<double>(*inferred.peak_device_memory_bytes) / (1024.0 * 1024.0);
+  }
   if (inferred.prediction) {
     doc["prediction"] = {{"token_id", inferred.prediction->token_id},
                          {"token", inferred.prediction->token},

@@ -145,6 +145,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
     out.prediction = pred;
   }
   prepared.timings["maps"] = clock.lap();
+  out.peak_device_memory_bytes = result.peak_device_memory_bytes;
   out.prepared = std::move(prepared);
   return out;
 }

@@ -40,6 +40,7 @@ def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_
                 "tokens", "image_token_span", "query_positions", "maps", "focus_layer", "prediction", "timings_ms"]:
         assert key in doc, key
     assert doc["prompt"] == PROMPT and doc["device"] == "cpu" and doc["dtype"] == "fp32"
+    assert "peak_device_memory_mib" not in doc  # CUDA only
     assert len(doc["model"]["sha256"]) == 64
     assert len(doc["tokens"]["ids"]) == len(doc["tokens"]["strings"])
     span = doc["image_token_span"]
@@ -75,6 +76,9 @@ def test_info_describes_the_model(attnmap_bin, tiny_model):
     proc = run(attnmap_bin, "info", "--model", tiny_model["model"])
     assert proc.returncode == 0, proc.stderr
     assert "decoder" in proc.stdout and "vision tower" in proc.stdout and "max_pixels" in proc.stdout
+    build_line = proc.stdout.splitlines()[-1]
+    assert build_line.startswith("this attnmap") and "libtorch" in build_line, build_line
+    assert "CPU only" in build_line or "CUDA" in build_line, build_line
     meta = json.loads(run(attnmap_bin, "info", "--model", tiny_model["model"], "--json").stdout)
     assert meta["format"] == "attnmap-model"
 
@@ -127,6 +131,17 @@ def test_bad_options_fail_with_one_clear_line(attnmap_bin, tiny_model, image, tm
     assert proc.returncode == code, proc.stderr
     assert words in proc.stderr
     assert not (tmp_path / "out" / "attention.json").exists()
+
+
+def test_unusable_gpu_fails_with_exit_6_and_the_way_out(attnmap_bin, tiny_model, image, tmp_path):
+    # cuda:7: no CUDA at all here; on a machine with fewer GPUs, an index out of range. Either way, exit 6.
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", tmp_path / "out", "--device", "cuda:7")
+    assert proc.returncode == 6, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if "error" in l]
+    assert len(lines) == 1 and "--device cuda:7" in lines[0], proc.stderr
+    assert "--device cpu" in lines[0] or "visible" in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_model_files_fail_with_exit_4(attnmap_bin, image, tmp_path):
