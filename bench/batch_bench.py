@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from bench_common import machine, parse_size, run_child  # noqa: E402
+from bench_common import load_average, machine, parse_size, run_child  # noqa: E402
 from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window  # noqa: E402
 
 PARTS = ("batch", "variants", "module", "transformers")
@@ -120,6 +120,7 @@ def main():
         gpu_name = sampler.device_name()
     print(f"machine: {machine(gpu_name)}")
     print(f"command: {' '.join(shlex.quote(a) for a in sys.argv)}")
+    print(f"at start: {load_average()}")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     results = {"machine": machine(gpu_name), "argv": sys.argv}
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +244,7 @@ def main():
                 results["transformers"] = dict(hf, peak_rss_mib=res.peak_rss_mib)
     if sampler:
         sampler.close()
+    print(f"at end: {load_average()}")
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
 

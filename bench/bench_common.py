@@ -33,6 +33,15 @@ def machine(gpu_name: Optional[str] = None) -> str:
             f"{platform.system()} {platform.release()}")
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages: other work on the machine skews CPU timings (on 2 busy cores,
+    OpenMP threads that wait for a descheduled peer make a forward many times slower)."""
+    try:
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 @dataclasses.dataclass
 class ChildResult:
     seconds: float

@@ -32,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from bench_common import machine, parse_size, run_child  # noqa: E402
+from bench_common import load_average, machine, parse_size, run_child  # noqa: E402
 from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window  # noqa: E402
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -228,6 +228,7 @@ def main() -> int:
 
     print(f"machine: {machine(gpu_name)}")
     print(f"command: {' '.join(shlex.quote(a) for a in sys.argv)}")
+    print(f"at start: {load_average()}")
     line, weights_gib = weights_line(args.model, args.dtype, args.device)
     print(line)
     if cap:
@@ -253,8 +254,9 @@ def main() -> int:
                 row = measure(args, image, h, w, tmp, env, sampler, cap)
                 row.update(tokens=tokens, size=f"{w}x{h}")
                 rows.append(row)
+                row["load_after"] = os.getloadavg()[0]
                 print(f"  {engine} at {tokens:,} image tokens ({w}x{h}): {row['status']}, {row['wall_s']:.1f} s, "
-                      f"peak RSS {row['peak_rss_mib']:,.0f} MiB"
+                      f"peak RSS {row['peak_rss_mib']:,.0f} MiB, 1-min load after {row['load_after']:.2f}"
                       + (f", peak GPU {mib(row.get('peak_device_memory_mib'))} MiB reported, "
                          f"{mib(row.get('peak_process_mib'))} MiB NVML process, "
                          f"{mib(row.get('peak_device_used_over_baseline_mib'))} MiB NVML device growth" if cuda else ""),
@@ -268,6 +270,7 @@ def main() -> int:
             first = next((r for r in rows if r["engine"] == engine), None)
             if first:
                 print("  " + " ".join(shlex.quote(str(a)) for a in first["cmd"]))
+    print(f"at end: {load_average()}")
     print_table(rows, args.device, weights_gib)
     if cuda and weights_gib is not None:
         print(f"target: attnmap's peak GPU memory at the largest size within weights ({weights_gib:.2f} GiB) + 10 GB")
