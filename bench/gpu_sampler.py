@@ -151,7 +151,8 @@ def parse_smi_output(text: str, start: float = 0.0, interval: float = 0.1) -> Li
 class GpuSampler:
     """Samples one GPU every `interval` seconds in a daemon thread (NVML, else nvidia-smi)."""
 
-    def __init__(self, index: int = 0, interval: float = 0.1, backend: str = "auto"):
+    def __init__(self, index: int = 0, interval: float = 0.1, backend: str = "auto",
+                 nvml_library: str = "libnvidia-ml.so.1"):
         self.index = index
         self.interval = interval
         self.samples: List[Sample] = []
@@ -164,7 +165,7 @@ class GpuSampler:
         self._nvml = None
         if backend in ("auto", "nvml"):
             try:
-                self._nvml = Nvml(index)
+                self._nvml = Nvml(index, nvml_library)
                 self.backend = "nvml"
             except NvmlError as e:
                 self.error = str(e)

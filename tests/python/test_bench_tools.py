@@ -162,6 +162,53 @@ def test_sampler_without_a_gpu_does_not_fail(tmp_path, monkeypatch):
     assert s.stop() == [] and s.backend is None and "nvidia-smi" in s.error
 
 
+FAKE_NVML = r"""
+#include <stdio.h>
+typedef struct { unsigned int gpu, memory; } util_t;
+typedef struct { unsigned long long total, free, used; } mem_t;
+typedef struct { unsigned int pid; unsigned long long used; unsigned int gi, ci; } proc_t;
+static unsigned int calls;
+int nvmlInit_v2(void) { return 0; }
+int nvmlShutdown(void) { return 0; }
+const char *nvmlErrorString(int rc) { return "fake"; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) { *h = (void *)0x1234; return i == 0 ? 0 : 2; }
+int nvmlDeviceGetName(void *h, char *buf, unsigned int n) { snprintf(buf, n, "Fake GPU"); return h ? 0 : 1; }
+int nvmlDeviceGetUtilizationRates(void *h, util_t *u) { u->gpu = 90 + calls++ % 3; u->memory = 5; return 0; }
+int nvmlDeviceGetMemoryInfo(void *h, mem_t *m) { m->total = 80ULL << 30; m->used = 20ULL << 30; m->free = 60ULL << 30; return 0; }
+int nvmlDeviceGetComputeRunningProcesses_v3(void *h, unsigned int *count, proc_t *p) {
+  if (!p || *count < 2) { *count = 2; return 7; }  /* NVML_ERROR_INSUFFICIENT_SIZE */
+  p[0].pid = 4242; p[0].used = 10ULL << 30; p[1].pid = 99; p[1].used = ~0ULL; *count = 2; return 0;
+}
+"""
+
+
+def test_nvml_bindings_against_a_fake_library(tmp_path):
+    """The ctypes plumbing (struct layouts, the two-call process listing, 'not available' memory)
+    against a stand-in libnvidia-ml with NVML's signatures; the real library only exists on GPU machines."""
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler for the fake NVML library")
+    (tmp_path / "fake.c").write_text(FAKE_NVML)
+    lib = tmp_path / "libfake-nvml.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(tmp_path / "fake.c")], check=True)
+    nvml = gpu_sampler.Nvml(library=str(lib))
+    assert nvml.name() == "Fake GPU"
+    assert nvml.memory() == (20480.0, 81920.0)
+    assert nvml.process_memory() == {4242: 10240.0, 99: None}
+    s = gpu_sampler.GpuSampler(interval=0.02, nvml_library=str(lib))
+    assert s.backend == "nvml" and s.device_name() == "Fake GPU"
+    s.watch_pid(4242)
+    s.start()
+    time.sleep(0.2)
+    samples = s.stop()
+    s.close()
+    assert len(samples) >= 3 and s.error is None
+    assert all(90 <= x.busy <= 92 and x.used_mib == 20480 and x.proc_mib == 10240 for x in samples)
+    assert gpu_sampler.summarize(samples)["peak_process_mib"] == 10240
+
+
 def test_run_child_reports_rss_timeout_signal_and_memory_cap():
     py = sys.executable
     r = bench_common.run_child([py, "-c", "b = bytearray(200 << 20); print(len(b))"])
