@@ -171,6 +171,10 @@ def main():
             print("  mean per item (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in means.items()))
             batch = {"ok": len(ok), "items": len(lines), "seconds": res.seconds, "items_per_s": len(ok) / res.seconds,
                      "peak_rss_mib": res.peak_rss_mib, "mean_stage_ms": means}
+            reported = [l["peak_device_memory_mib"] for l in ok if l.get("peak_device_memory_mib") is not None]
+            if reported:  # attnmap's own figure (CUDA builds that write it): allocator peak per forward
+                batch["reported_peak_device_memory_mib"] = max(reported)
+                print(f"  peak GPU memory reported by attnmap (max over items): {max(reported):,.0f} MiB")
             if watcher.first is not None and watcher.last is not None and watcher.count > 1:
                 steady_items = watcher.count - 1
                 steady_s = watcher.last - watcher.first
