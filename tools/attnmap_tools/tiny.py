@@ -114,8 +114,15 @@ def make_tiny_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: bool 
         cfg = json.loads(cfg_path.read_text())
         cfg.update(extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=2))
+    write_processor_files(out, tokenizer_json)
+    return str(out)
+
+
+def write_processor_files(out: pathlib.Path, tokenizer_json: Optional[str] = None) -> None:
+    """The non-weight files of a hub checkpoint: real Qwen tokenizer, tokenizer config, the real
+    checkpoints' preprocessor config and the stock chat template."""
+    out = pathlib.Path(out)
     (out / "tokenizer.json").write_bytes(tokenizer_json_text(tokenizer_json))
     (out / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2))
     (out / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR_CONFIG, indent=2))
     (out / "chat_template.json").write_text(json.dumps({"chat_template": QWEN2_5_VL_CHAT_TEMPLATE}, indent=2))
-    return str(out)

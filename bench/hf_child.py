@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The Python side of the benchmarks, run by them as a child process (one per measurement, so an
+out-of-memory at one image size does not take the others down). Prints one JSON line last.
+
+    hf_child.py eager  --checkpoint DIR --items ITEMS.jsonl [--max-pixels N] [--device D] [--dtype T]
+        transformers eager, output_attentions=True, per-item model-call time and peak memory
+    hf_child.py module --model PT --checkpoint DIR --items ITEMS.jsonl [--max-pixels N] [--device D] [--dtype T]
+        attnmap's exported module: forward alone vs forward + attention rows of every layer
+
+ITEMS.jsonl lines are {"image": PATH, "prompt": TEXT}. Exit code 3 with {"error": "out of memory", ...}
+when the device (or, under an RLIMIT_AS cap, the CPU allocator) runs out of memory.
+"""
+import argparse
+import json
+import pathlib
+import sys
+import time
+import warnings
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+
+import torch  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_dtype(name: str, device: str) -> torch.dtype:
+    if name == "auto":  # what attnmap's --dtype auto picks
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return DTYPES[name]
+
+
+def load_processor(ckpt: str, max_pixels: int = 0):
+    """The HF processor (PIL image processor on transformers 5, AutoProcessor before), with the
+    pixel budget raised so that the benchmark's images are not downscaled."""
+    try:
+        import hf_reference as ref
+
+        processor = ref.load_processor(ckpt)
+    except ImportError:  # transformers 4.x: no PIL-backend module
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(ckpt)
+    if max_pixels:
+        ip = processor.image_processor
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ip.size = {"shortest_edge": int(getattr(ip, "min_pixels", None) or 3136), "longest_edge": int(max_pixels)}
+            if hasattr(ip, "max_pixels"):
+                ip.max_pixels = int(max_pixels)
+    return processor
+
+
+def build_inputs(processor, image, prompt: str) -> dict:
+    content = [{"type": "image", "image": image}, {"type": "text", "text": prompt}]
+    messages = [{"role": "user", "content": content}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
+                                               return_dict=True, return_tensors="pt")
+    return dict(inputs)
+
+
+def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str = "eager"):
+    import transformers
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    version = tuple(int(v) for v in transformers.__version__.split(".")[:2] if v.isdigit())
+    attn = "eager" if vision_attn == "eager" else {"": "eager", "text_config": "eager", "vision_config": vision_attn}
+    kwargs = {"attn_implementation": attn, ("dtype" if version >= (4, 56) else "torch_dtype"): dtype}
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ckpt, **kwargs)
+    return model.to(device).eval()
+
+
+def is_oom(e: BaseException) -> bool:
+    if isinstance(e, MemoryError):
+        return True
+    oom_type = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(e, oom_type):
+        return True
+    text = str(e)
+    return "out of memory" in text or "can't allocate memory" in text or "std::bad_alloc" in text
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_device_mib(device: str) -> float:
+    return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else 0.0
+
+
+def read_items(path: str):
+    return [json.loads(line) for line in open(path) if line.strip()]
+
+
+def open_image(path: str):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.convert("RGB")
+
+
+def cmd_eager(args) -> dict:
+    dtype = pick_dtype(args.dtype, args.device)
+    processor = load_processor(args.checkpoint, args.max_pixels)
+    t = time.perf_counter()
+    model = load_hf_model(args.checkpoint, dtype, args.device, args.vision_attn)
+    load_s = time.perf_counter() - t
+    weights_mib = peak_device_mib(args.device)
+    times, tokens, seq = [], [], []
+    for item in read_items(args.items):
+        inputs = build_inputs(processor, open_image(item["image"]), item["prompt"])
+        grid = inputs["image_grid_thw"][0].tolist()
+        tokens.append(grid[0] * grid[1] * grid[2] // 4)
+        seq.append(int(inputs["input_ids"].shape[1]))
+        inputs = {k: v.to(args.device) for k, v in inputs.items()}
+        sync(args.device)
+        t = time.perf_counter()
+        with torch.no_grad():
+            out = model(**inputs, output_attentions=True)
+        sync(args.device)
+        times.append(time.perf_counter() - t)
+        assert out.attentions is not None and len(out.attentions) == model.config.text_config.num_hidden_layers
+        del out
+    steady = times[1:] or times  # the first call carries one-time initialisation (kernels, allocator)
+    return {"n": len(times), "per_image_s": sum(steady) / len(steady), "first_s": times[0],
+            "image_tokens": tokens, "seq_len": seq, "load_s": load_s, "weights_device_mib": weights_mib,
+            "peak_device_mib": peak_device_mib(args.device), "dtype": str(dtype).replace("torch.", ""),
+            "vision_attn": args.vision_attn}
+
+
+def cmd_module(args) -> dict:
+    from attnmap_tools.positions import get_rope_index
+
+    dtype = pick_dtype(args.dtype, args.device)
+    processor = load_processor(args.checkpoint, args.max_pixels)
+    extra = {"attnmap/metadata.json": ""}
+    module = torch.jit.load(args.model, map_location=args.device, _extra_files=extra).to(dtype)
+    meta = json.loads(extra["attnmap/metadata.json"])
+    layers = list(range(meta["text"]["num_hidden_layers"]))
+    image_token = meta["tokens"]["image_token_id"]
+    variants = {"forward only": [], "forward + attention rows of every layer": layers}
+    times = {name: [] for name in variants}
+    prepared = []
+    for item in read_items(args.items):
+        inputs = build_inputs(processor, open_image(item["image"]), item["prompt"])
+        ids = inputs["input_ids"][0]
+        pos, _ = get_rope_index(ids.tolist(), inputs["image_grid_thw"].tolist(), image_token)
+        pos = torch.tensor(pos, dtype=torch.long)
+        # The prompt's rows: after the image's <|vision_end|> up to the chat template's tail.
+        rows = torch.arange(int((ids == image_token).nonzero().max()) + 2, ids.numel() - 5)
+        prepared.append([t.to(args.device) for t in (ids, inputs["pixel_values"], inputs["image_grid_thw"], pos, rows)])
+    empty = torch.zeros(0, dtype=torch.long, device=args.device)
+    # TorchScript's profiling executor specialises the graph on the first calls: those are not timed.
+    schedule = [(prepared[0], False)] * args.warmup + [(p, True) for p in prepared]
+    for (ids, pixels, grid, pos, rows), timed in schedule:
+        for name, ls in variants.items():
+            sync(args.device)
+            t = time.perf_counter()
+            with torch.no_grad():
+                module(ids, pixels, grid, pos, ls, rows if ls else empty, 1, True, True)
+            sync(args.device)
+            if timed:
+                times[name].append(time.perf_counter() - t)
+    return {**{name: sum(v) / len(v) for name, v in times.items()}, "n": len(times["forward only"]),
+            "warmup": args.warmup, "peak_device_mib": peak_device_mib(args.device),
+            "dtype": str(dtype).replace("torch.", "")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["eager", "module"])
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--items", required=True)
+    ap.add_argument("--model", help="exported .pt (mode module)")
+    ap.add_argument("--max-pixels", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=2, help="module: calls per variant not timed")
+    ap.add_argument("--vision-attn", default="eager", choices=["eager", "sdpa"],
+                    help="eager: attn_implementation='eager' everywhere (what attention tools do); sdpa: "
+                         "eager only in the decoder (transformers 5)")
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    try:
+        result = cmd_eager(args) if args.mode == "eager" else cmd_module(args)
+    except Exception as e:  # noqa: BLE001 - the parent reports it
+        if is_oom(e):
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            print(json.dumps({"error": "out of memory", "detail": first[:300],
+                              "peak_device_mib": peak_device_mib(args.device)}))
+            return 3
+        raise
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
