@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,7 +53,8 @@ class Model {
   const ModelMetadata& metadata() const { return metadata_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const std::filesystem::path& path() const { return path_; }
-  const std::string& sha256() const { return sha256_; }
+  // Computed beside the weight load; the first call waits for it.
+  const std::string& sha256() const;
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
   std::string device_name() const;
@@ -65,7 +67,7 @@ class Model {
   struct Scripted;  // the TorchScript module; torch/script.h stays out of every other file
   Model();
   std::filesystem::path path_;
-  std::string sha256_;
+  std::shared_future<std::string> sha256_;
   ModelMetadata metadata_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::shared_ptr<Scripted> scripted_;

@@ -8,6 +8,7 @@
 #include "attnmap/atomic_file.hpp"
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/torch_failure.hpp"
 #include "batch/bounded_queue.hpp"
 #include "batch/progress.hpp"
 #include "run/stopwatch.hpp"
@@ -29,9 +30,11 @@ std::string message_of(const std::exception_ptr& error) {
     return e.what();
   } catch (const c10::Error& e) {
     const std::string why = e.what_without_backtrace();
-    return "libtorch: " + why.substr(0, why.find('\n'));
+    if (is_out_of_memory(why)) return "out of memory (" + torch_failure_line(why) + "); lower --max-pixels or ask for fewer --layers";
+    return "libtorch: " + torch_failure_line(why);
   } catch (const std::exception& e) {
-    return e.what();
+    if (is_out_of_memory(e.what())) return "out of memory (" + torch_failure_line(e.what()) + "); lower --max-pixels or ask for fewer --layers";
+    return torch_failure_line(e.what());
   }
   return "unknown error";
 }

@@ -7,6 +7,7 @@
 
 #include "attnmap/error.hpp"
 #include "attnmap/log.hpp"
+#include "attnmap/torch_failure.hpp"
 
 namespace attnmap::cli {
 namespace fs = std::filesystem;
@@ -18,12 +19,23 @@ int guarded(const std::function<int()>& body) {
     std::cerr << "attnmap: error: " << e.what() << "\n";
     return e.exit_code();
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    std::cerr << "attnmap: internal error (libtorch): " << why.substr(0, why.find('\n'))
+    const std::string why = e.what_without_backtrace();
+    if (is_out_of_memory(why)) {
+      std::cerr << "attnmap: error: out of memory (" << torch_failure_line(why)
+                << "); lower --max-pixels, ask for fewer --layers or free memory\n";
+      return static_cast<int>(ErrorKind::Resource);
+    }
+    std::cerr << "attnmap: internal error (libtorch): " << torch_failure_line(why)
               << "; please report it with the command line\n";
     return static_cast<int>(ErrorKind::Internal);
   } catch (const std::exception& e) {
-    std::cerr << "attnmap: internal error: " << e.what() << "; please report it with the command line\n";
+    if (is_out_of_memory(e.what())) {
+      std::cerr << "attnmap: error: out of memory (" << torch_failure_line(e.what())
+                << "); lower --max-pixels, ask for fewer --layers or free memory\n";
+      return static_cast<int>(ErrorKind::Resource);
+    }
+    std::cerr << "attnmap: internal error: " << torch_failure_line(e.what())
+              << "; please report it with the command line\n";
     return static_cast<int>(ErrorKind::Internal);
   }
 }

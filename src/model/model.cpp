@@ -1,5 +1,6 @@
 #include "attnmap/model.hpp"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
@@ -7,6 +8,9 @@
 #include "attnmap/device_memory.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/sha256.hpp"
+#include "attnmap/torch_failure.hpp"
+
+#include <future>
 
 namespace attnmap {
 namespace fs = std::filesystem;
@@ -57,25 +61,37 @@ void check_file(const fs::path& path) {
   if (!fs::is_regular_file(path, ec)) throw Error(ErrorKind::Model, "model '" + path.string() + "' is not a file");
 }
 
-std::string file_extra(const torch::jit::ExtraFilesMap& extra, const char* name, const fs::path& path) {
-  const auto it = extra.find(name);
-  if (it == extra.end() || it->second.empty()) {
+std::string cannot_load(const fs::path& path, const c10::Error& e) {
+  return "cannot load model '" + path.string() + "' (" + torch_failure_line(e.what_without_backtrace()) +
+         "); it must be a TorchScript file written by tools/export.py with a torch no newer than the libtorch "
+         "attnmap was built with";
+}
+
+// One extra file of the archive, read without touching the weights (a 7B export is 15 GB).
+std::string extra_file(caffe2::serialize::PyTorchStreamReader& reader, const char* name, const fs::path& path) {
+  const std::string record = std::string("extra/") + name;
+  if (!reader.hasRecord(record)) {
     throw Error(ErrorKind::Model, "'" + path.string() + "' is a TorchScript file but not an attnmap export (no " +
                                       name + "); export the checkpoint with tools/export.py");
   }
-  return it->second;
+  auto [data, size] = reader.getRecord(record);
+  std::string text(static_cast<const char*>(data.get()), size);
+  if (text.empty()) {
+    throw Error(ErrorKind::Model, "'" + path.string() + "' has an empty " + name +
+                                      "; export the checkpoint again with tools/export.py");
+  }
+  return text;
 }
 
-torch::jit::Module load_module(const fs::path& path, torch::Device device, torch::jit::ExtraFilesMap& extra) {
-  check_file(path);
+torch::jit::Module load_module(const fs::path& path, torch::Device device) {
   try {
-    return torch::jit::load(path.string(), device, extra);
+    return torch::jit::load(path.string(), device);
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    why = why.substr(0, why.find('\n'));
-    throw Error(ErrorKind::Model, "cannot load model '" + path.string() + "' (" + why +
-                                      "); it must be a TorchScript file written by tools/export.py with a torch no "
-                                      "newer than the libtorch attnmap was built with");
+    if (is_out_of_memory(e.what_without_backtrace())) {
+      throw Error(ErrorKind::Resource, "out of memory on " + device.str() + " while loading model '" +
+                                           path.string() + "'; use a smaller dtype export or another device");
+    }
+    throw Error(ErrorKind::Model, cannot_load(path, e));
   }
 }
 
@@ -96,11 +112,16 @@ struct Model::Scripted {
 Model::Model() : scripted_(std::make_shared<Scripted>()) {}
 
 ModelFileContents read_model_file_contents(const fs::path& path) {
-  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
-  load_module(path, torch::kCPU, extra);
+  check_file(path);
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path.string());
+  } catch (const c10::Error& e) {
+    throw Error(ErrorKind::Model, cannot_load(path, e));
+  }
   ModelFileContents contents;
-  contents.metadata = ModelMetadata::parse(file_extra(extra, kMetadataFile, path), path.string());
-  contents.tokenizer_json = file_extra(extra, kTokenizerFile, path);
+  contents.metadata = ModelMetadata::parse(extra_file(*reader, kMetadataFile, path), path.string());
+  contents.tokenizer_json = extra_file(*reader, kTokenizerFile, path);
   return contents;
 }
 
@@ -110,19 +131,23 @@ std::shared_ptr<Model> Model::load(const fs::path& path, const DeviceChoice& cho
   prefer_expandable_cuda_segments();
   model->device_ = pick_device(choice.device, path);
   model->dtype_ = pick_dtype(choice.dtype, model->device_);
-  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}, {kTokenizerFile, ""}};
-  model->scripted_->module = load_module(path, model->device_, extra);
-  model->metadata_ = ModelMetadata::parse(file_extra(extra, kMetadataFile, path), path.string());
+  // Metadata and tokenizer first: a wrong file fails in milliseconds, before the weights load.
+  ModelFileContents contents = read_model_file_contents(path);
+  model->metadata_ = std::move(contents.metadata);
   try {
-    model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json(file_extra(extra, kTokenizerFile, path)));
+    model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_json(contents.tokenizer_json));
   } catch (const Error& e) {
     throw Error(ErrorKind::Model, "model '" + path.string() + "' carries a tokenizer attnmap cannot read: " + e.what());
   }
+  // The digest only goes into attention.json: compute it beside the weight load, not after it.
+  model->sha256_ = std::async(std::launch::async, [path] { return sha256_file_hex_cached(path); }).share();
+  model->scripted_->module = load_module(path, model->device_);
   model->scripted_->module.to(model->device_, model->dtype_);
   model->scripted_->module.eval();
-  model->sha256_ = sha256_file_hex(path);
   return model;
 }
+
+const std::string& Model::sha256() const { return sha256_.get(); }
 
 std::string Model::device_name() const { return device_.str(); }
 
@@ -160,9 +185,13 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
   } catch (const c10::OutOfMemoryError&) {
     throw out_of_memory(device_);
   } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    if (why.find("out of memory") != std::string::npos) throw out_of_memory(device_);
-    throw Error(ErrorKind::Internal, "the model's forward failed: " + why.substr(0, why.find('\n')));
+    const std::string why = e.what_without_backtrace();
+    if (is_out_of_memory(why)) throw out_of_memory(device_);
+    throw Error(ErrorKind::Internal, "the model's forward failed: " + torch_failure_line(why));
+  } catch (const std::exception& e) {
+    // Errors raised inside the TorchScript interpreter arrive as std::runtime_error with the traceback.
+    if (is_out_of_memory(e.what())) throw out_of_memory(device_);
+    throw Error(ErrorKind::Internal, "the model's forward failed: " + torch_failure_line(e.what()));
   }
   const auto tuple = out.toTuple();
   AttentionResult result;

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 
 #include "attnmap/sha256.hpp"
@@ -13,3 +18,62 @@ TEST(Sha256, MatchesPublishedDigests) {
   EXPECT_EQ(attnmap::sha256_hex(std::string(1000000, 'a')),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+// Points the cache at a fresh folder for one test and restores the environment after it.
+class CachedSha256 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("attnmap_sha_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "cache");
+    const char* old = std::getenv("ATTNMAP_CACHE_DIR");
+    if (old) saved_ = old;
+    ::setenv("ATTNMAP_CACHE_DIR", (root_ / "cache").c_str(), 1);
+  }
+  void TearDown() override {
+    if (saved_) ::setenv("ATTNMAP_CACHE_DIR", saved_->c_str(), 1); else ::unsetenv("ATTNMAP_CACHE_DIR");
+    fs::remove_all(root_);
+  }
+  size_t entries() const {
+    size_t n = 0;
+    if (fs::exists(root_ / "cache" / "sha256")) {
+      for ([[maybe_unused]] const auto& e : fs::directory_iterator(root_ / "cache" / "sha256")) ++n;
+    }
+    return n;
+  }
+  fs::path root_;
+  std::optional<std::string> saved_;
+};
+
+TEST_F(CachedSha256, RemembersAndNoticesAChangedFile) {
+  const fs::path file = root_ / "model.pt";
+  write(file, "abc");
+  EXPECT_EQ(attnmap::sha256_file_hex_cached(file), attnmap::sha256_hex("abc"));
+  EXPECT_EQ(entries(), 1u);
+  EXPECT_EQ(attnmap::sha256_file_hex_cached(file), attnmap::sha256_hex("abc"));
+  EXPECT_EQ(entries(), 1u);  // a hit writes nothing new
+  write(file, "abcd");       // other size and mtime: a new identity, hashed afresh
+  EXPECT_EQ(attnmap::sha256_file_hex_cached(file), attnmap::sha256_hex("abcd"));
+  EXPECT_EQ(entries(), 2u);
+}
+
+TEST_F(CachedSha256, IgnoresAGarbledEntryAndAnUnwritableCache) {
+  const fs::path file = root_ / "model.pt";
+  write(file, "abc");
+  attnmap::sha256_file_hex_cached(file);
+  for (const auto& e : fs::directory_iterator(root_ / "cache" / "sha256")) write(e.path(), "not a digest\n");
+  EXPECT_EQ(attnmap::sha256_file_hex_cached(file), attnmap::sha256_hex("abc"));
+  ::setenv("ATTNMAP_CACHE_DIR", (root_ / "model.pt" / "cannot-be-a-folder").c_str(), 1);
+  EXPECT_EQ(attnmap::sha256_file_hex_cached(file), attnmap::sha256_hex("abc"));
+}
+
+}  // namespace

@@ -144,6 +144,37 @@ def test_unusable_gpu_fails_with_exit_6_and_the_way_out(attnmap_bin, tiny_model,
     assert not (tmp_path / "out").exists()
 
 
+def test_running_out_of_memory_exits_6_with_the_way_out(attnmap_bin, tmp_path):
+    import resource
+
+    demo = os.environ.get("ATTNMAP_DEMO_MODEL")
+    if not demo or not os.path.exists(demo):
+        pytest.skip("the demo model is not built")
+    if "CPU only" not in run(attnmap_bin, "info", "--model", demo).stdout.splitlines()[-1]:
+        pytest.skip("a CUDA libtorch reserves address space that a CPU-side limit would trip over")
+    small = tmp_path / "small.png"
+    Image.new("RGB", (224, 224), (90, 120, 200)).save(small)
+    big = tmp_path / "big.png"  # 15,876 image tokens: ~1.3 GB at peak with the demo model
+    Image.new("RGB", (3528, 3528), (90, 120, 200)).save(big)
+    cap = 900 << 20  # address space; loading libtorch and the demo takes ~600 MB of it
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    def attempt(image, out):
+        return subprocess.run([attnmap_bin, "run", "--model", demo, "--image", str(image), "--prompt", "What is it?",
+                               "--out", str(out), "--device", "cpu", "--no-images", "--max-pixels", "12446784"],
+                              capture_output=True, text=True, preexec_fn=limited)
+
+    ok = attempt(small, tmp_path / "small")
+    assert ok.returncode == 0, ok.stderr  # the cap leaves room for a normal run
+    oom = attempt(big, tmp_path / "big")
+    assert oom.returncode == 6, oom.stderr
+    lines = [l for l in oom.stderr.splitlines() if "error" in l]
+    assert len(lines) == 1 and "out of memory" in lines[0] and "--max-pixels" in lines[0], oom.stderr
+    assert not (tmp_path / "big").exists() or not any((tmp_path / "big").iterdir())
+
+
 def test_bad_model_files_fail_with_exit_4(attnmap_bin, image, tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"\x00" * 1000)

@@ -1,0 +1,18 @@
+// Turning libtorch's exception texts into attnmap's one-line errors.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace attnmap {
+
+// True for the out-of-memory messages of CUDA ("CUDA out of memory"), of libtorch's CPU allocator
+// ("DefaultCPUAllocator: can't allocate memory", also inside a TorchScript traceback), of OpenCV
+// ("Insufficient memory") and of operator new ("std::bad_alloc").
+bool is_out_of_memory(std::string_view what);
+
+// The line that says what went wrong: a TorchScript failure starts with "The following operation
+// failed in the TorchScript interpreter." and a traceback, and ends with the exception's own line.
+std::string torch_failure_line(std::string_view what);
+
+}  // namespace attnmap

@@ -1,0 +1,37 @@
+#include "attnmap/torch_failure.hpp"
+
+#include <array>
+#include <vector>
+
+namespace attnmap {
+
+bool is_out_of_memory(std::string_view what) {
+  // CUDA, libtorch's CPU allocator, OpenCV's allocator, operator new.
+  constexpr std::array<std::string_view, 5> kMarkers = {"out of memory", "can't allocate memory",
+                                                        "Cannot allocate memory", "Insufficient memory",
+                                                        "bad_alloc"};
+  for (const std::string_view marker : kMarkers) {
+    if (what.find(marker) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+std::string torch_failure_line(std::string_view what) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start <= what.size()) {
+    size_t end = what.find('\n', start);
+    if (end == std::string_view::npos) end = what.size();
+    std::string_view line = what.substr(start, end - start);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+    if (!line.empty()) lines.push_back(line);
+    start = end + 1;
+  }
+  if (lines.empty()) return "unknown libtorch error";
+  const bool traceback = lines.front().find("TorchScript interpreter") != std::string_view::npos ||
+                         lines.front().find("Traceback") != std::string_view::npos;
+  return std::string(traceback ? lines.back() : lines.front());
+}
+
+}  // namespace attnmap

@@ -1,0 +1,38 @@
+#include "attnmap/torch_failure.hpp"
+
+#include <gtest/gtest.h>
+
+namespace attnmap {
+namespace {
+
+// Texts as libtorch 2.13 prints them (CPU allocator inside a scripted forward, CUDA allocator, plain).
+const char* kScriptedCpuOom =
+    "The following operation failed in the TorchScript interpreter.\n"
+    "Traceback of TorchScript, serialized code (most recent call last):\n"
+    "  File \"code/__torch__/attnmap_tools/vision.py\", line 40, in forward\n"
+    "    _9 = torch.scaled_dot_product_attention(q, k, v, scale=0.125)\n"
+    "         ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE\n"
+    "RuntimeError: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 32313335808 bytes. Error code 12 (Cannot allocate memory)\n";
+const char* kCudaOom =
+    "CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity of 79.10 GiB of which 3.2 GiB is "
+    "free.\n";
+
+TEST(TorchFailure, RecognisesCpuAndCudaOutOfMemory) {
+  EXPECT_TRUE(is_out_of_memory(kScriptedCpuOom));
+  EXPECT_TRUE(is_out_of_memory(kCudaOom));
+  EXPECT_TRUE(is_out_of_memory("OpenCV(4.6.0) ./modules/core/src/alloc.cpp:73: error: (-4:Insufficient memory) "
+                               "Failed to allocate 37340352 bytes in function 'OutOfMemoryError'"));
+  EXPECT_TRUE(is_out_of_memory("std::bad_alloc"));
+  EXPECT_FALSE(is_out_of_memory("shape '[2, 3]' is invalid for input of size 5"));
+}
+
+TEST(TorchFailure, PicksTheExceptionLineOfATraceback) {
+  EXPECT_EQ(torch_failure_line(kScriptedCpuOom).rfind("RuntimeError: [enforce fail", 0), 0u);
+  EXPECT_EQ(torch_failure_line("Expected all tensors to be on the same device\nException raised from x"),
+            "Expected all tensors to be on the same device");
+  EXPECT_EQ(torch_failure_line("\n  \n"), "unknown libtorch error");
+}
+
+}  // namespace
+}  // namespace attnmap
