@@ -1,10 +1,15 @@
 #include "attnmap/sha256.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "attnmap/error.hpp"
 
@@ -23,21 +28,66 @@ constexpr std::array<uint32_t, 64> kRound = {
 
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+
+#if defined(__x86_64__)
+// x86 SHA extensions (Intel since Goldmont/Ice Lake, AMD since Zen): ~6x the portable code, which
+// matters for hashing a 15 GB model file. The message schedule per group j of 4 words is
+// W[j] = msg2(msg1(W[j-4], W[j-3]) + W[j-7..j-4], W[j-1]); the state is kept as ABEF / CDGH.
+__attribute__((target("sha,sse4.1"))) void compress_blocks_sha_extensions(uint32_t* state, const unsigned char* data,
+                                                                           size_t blocks) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+  __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);
+  for (; blocks > 0; --blocks, data += 64) {
+    const __m128i abef = state0;
+    const __m128i cdgh = state1;
+    __m128i w[16];
+    for (int j = 0; j < 16; ++j) {
+      if (j < 4) {
+        w[j] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(data + 16 * j)), byte_swap);
+      } else {
+        const __m128i sum = _mm_add_epi32(_mm_sha256msg1_epu32(w[j - 4], w[j - 3]), _mm_alignr_epi8(w[j - 1], w[j - 2], 4));
+        w[j] = _mm_sha256msg2_epu32(sum, w[j - 1]);
+      }
+      __m128i msg = _mm_add_epi32(w[j], _mm_loadu_si128(reinterpret_cast<const __m128i*>(kRound.data() + 4 * j)));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+    }
+    state0 = _mm_add_epi32(state0, abef);
+    state1 = _mm_add_epi32(state1, cdgh);
+  }
+  tmp = _mm_shuffle_epi32(state0, 0x1B);
+  state1 = _mm_shuffle_epi32(state1, 0xB1);
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);
+  state1 = _mm_alignr_epi8(state1, tmp, 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), state0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), state1);
+}
+#endif
+
 class Sha256 {
  public:
   void update(const unsigned char* data, size_t size) {
     length_ += size;
-    while (size > 0) {
+    if (buffered_ > 0) {
       const size_t take = std::min(size, 64 - buffered_);
       std::copy(data, data + take, block_.begin() + buffered_);
       buffered_ += take;
       data += take;
       size -= take;
-      if (buffered_ == 64) {
-        compress();
-        buffered_ = 0;
-      }
+      if (buffered_ < 64) return;
+      compress_blocks(block_.data(), 1);
+      buffered_ = 0;
     }
+    const size_t blocks = size / 64;
+    if (blocks > 0) compress_blocks(data, blocks);
+    data += blocks * 64;
+    size -= blocks * 64;
+    std::copy(data, data + size, block_.begin());
+    buffered_ = size;
   }
 
   std::string hex_digest() {
@@ -59,11 +109,22 @@ class Sha256 {
   }
 
  private:
-  void compress() {
+  void compress_blocks(const unsigned char* data, size_t blocks) {
+#if defined(__x86_64__)
+    static const bool has_sha_extensions = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    if (has_sha_extensions) {
+      compress_blocks_sha_extensions(state_.data(), data, blocks);
+      return;
+    }
+#endif
+    for (size_t i = 0; i < blocks; ++i) compress_portable(data + 64 * i);
+  }
+
+  void compress_portable(const unsigned char* block) {
     std::array<uint32_t, 64> w{};
     for (int i = 0; i < 16; ++i) {
-      w[i] = (uint32_t(block_[4 * i]) << 24) | (uint32_t(block_[4 * i + 1]) << 16) |
-             (uint32_t(block_[4 * i + 2]) << 8) | uint32_t(block_[4 * i + 3]);
+      w[i] = (uint32_t(block[4 * i]) << 24) | (uint32_t(block[4 * i + 1]) << 16) |
+             (uint32_t(block[4 * i + 2]) << 8) | uint32_t(block[4 * i + 3]);
     }
     for (int i = 16; i < 64; ++i) {
       const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);

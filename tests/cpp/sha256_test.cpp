@@ -17,6 +17,21 @@ TEST(Sha256, MatchesPublishedDigests) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(attnmap::sha256_hex(std::string(1000000, 'a')),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_EQ(attnmap::sha256_hex("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopq"
+                                "rlmnopqrsmnopqrstnopqrstu"),
+            "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+}
+
+// A file of 1,000,003 varied bytes: read in 1 MiB chunks, so blocks straddle chunk ends and the
+// tail is partial. Expected digest from Python's hashlib.sha256(bytes((i * 7) % 251 for i in ...)).
+TEST(Sha256, FileOfVariedBytesMatchesHashlib) {
+  std::string bytes(1000003, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 7) % 251);
+  const auto path = std::filesystem::temp_directory_path() / ("attnmap_sha_varied_" + std::to_string(::getpid()));
+  std::ofstream(path, std::ios::binary) << bytes;
+  EXPECT_EQ(attnmap::sha256_file_hex(path), "6e0aa3a3e4afdd717e6af8d151be7c532fce9607f2086e89d0136acffec3f3ae");
+  EXPECT_EQ(attnmap::sha256_hex(bytes), "6e0aa3a3e4afdd717e6af8d151be7c532fce9607f2086e89d0136acffec3f3ae");
+  std::filesystem::remove(path);
 }
 
 namespace {

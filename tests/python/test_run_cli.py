@@ -1,4 +1,5 @@
 """attnmap run as a user runs it: the files it writes, and one clear line + exit code per bad input."""
+import hashlib
 import json
 import os
 import pathlib
@@ -41,7 +42,7 @@ def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_
         assert key in doc, key
     assert doc["prompt"] == PROMPT and doc["device"] == "cpu" and doc["dtype"] == "fp32"
     assert "peak_device_memory_mib" not in doc  # CUDA only
-    assert len(doc["model"]["sha256"]) == 64
+    assert doc["model"]["sha256"] == hashlib.sha256(pathlib.Path(tiny_model["model"]).read_bytes()).hexdigest()
     assert len(doc["tokens"]["ids"]) == len(doc["tokens"]["strings"])
     span = doc["image_token_span"]
     assert span["end"] - span["start"] == grid["merged_h"] * grid["merged_w"]
