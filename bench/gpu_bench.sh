@@ -11,6 +11,8 @@
 #   batch-py    bench/batch_bench.py --parts module,transformers: exported module forward with vs without
 #               attention extraction, and transformers eager (output_attentions=True) on the same images
 #   memory      bench/memory_bench.py: attnmap run and transformers eager at ~1k / 4k / 16k image tokens
+#   cuda-tests  tests/python/test_cuda_cli.py + test_run_cli.py against build-gpu/attnmap (GPU vs CPU maps,
+#               peak memory in attention.json / summary.jsonl)
 #   all         all of the above
 #   status      what is already there
 #
@@ -71,10 +73,21 @@ do_build() {
   cmake --version | head -1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available(), "| transformers", transformers.__version__)'
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNMAP_BUILD_TESTS=OFF \
-    -DATTNMAP_PYTHON="$PY" \
-    -DCMAKE_PREFIX_PATH="$D/opencv;$D/sysroot/usr;$("$PY" -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
-    > "$STATE/cmake-configure.log" 2>&1 || { tail -40 "$STATE/cmake-configure.log"; return 1; }
+  # A CUDA toolkit without libnvrtc.so (seen on the dev machine) fails the configure on
+  # CUDA_nvrtc_LIBRARY: point CMake at the copy inside the torch wheel's nvidia/ packages instead.
+  local nvrtc_dir=$STATE/nvrtc
+  mkdir -p "$nvrtc_dir"
+  local wheel_nvrtc
+  wheel_nvrtc=$("$PY" -c 'import glob, os, torch; d = os.path.dirname(os.path.dirname(torch.__file__)); print(next(iter(sorted(glob.glob(d + "/nvidia/*/lib/libnvrtc.so.*") + glob.glob(d + "/nvidia/cuda_nvrtc/lib/libnvrtc.so.*"))), ""))')
+  [ -n "$wheel_nvrtc" ] && ln -sf "$wheel_nvrtc" "$nvrtc_dir/libnvrtc.so"
+  configure() {
+    cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DATTNMAP_BUILD_TESTS="${GPU_TESTS:-OFF}" \
+      -DATTNMAP_PYTHON="$PY" "$@" \
+      -DCMAKE_PREFIX_PATH="$D/opencv;$D/sysroot/usr;$("$PY" -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
+      > "$STATE/cmake-configure.log" 2>&1
+  }
+  configure || { grep -q CUDA_nvrtc_LIBRARY "$STATE/cmake-configure.log" && rm -rf build-gpu/CMakeCache.txt && \
+                 configure -DCMAKE_LIBRARY_PATH="$nvrtc_dir"; } || { tail -40 "$STATE/cmake-configure.log"; return 1; }
   grep -E "attnmap:|Torch|CUDA" "$STATE/cmake-configure.log" | head -10 || true
   local t=$SECONDS
   cmake --build build-gpu --target attnmap demo_model > "$STATE/cmake-build.log" 2>&1 || { tail -60 "$STATE/cmake-build.log"; return 1; }
@@ -118,15 +131,23 @@ do_memory() {
     --tokens "$TOKENS" --timeout "$TIMEOUT" --json "$OUTDIR/memory.json"
 }
 
+# The CUDA half of the CLI tests (same maps on GPU and CPU, peak memory reported, batch goes on); they
+# skip on a machine without a GPU, so this is the only place they run.
+do_cuda_tests() {
+  ATTNMAP_BIN="$BIN" ATTNMAP_DEMO_MODEL="$ROOT/build-gpu/models/demo.pt" ATTNMAP_CACHE_DIR="$STATE/cache" \
+    PYTHONPATH="$ROOT/tools:$ROOT/tests/python" "$PY" -m pytest -q -rs -p no:cacheprovider \
+    tests/python/test_cuda_cli.py tests/python/test_run_cli.py
+}
+
 do_status() {
   nvidia-smi --query-gpu=name,memory.used,memory.total,utilization.gpu --format=csv,noheader || true
   ls -la "$BIN" "$MODEL" "$STATE" 2>&1 || true
   df -h "$ROOT" | tail -1
 }
 
-[ $# -gt 0 ] || { sed -n '2,25p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
 steps=("$@")
-[ "${steps[0]}" = all ] && steps=(build checkpoint batch batch-py memory)
+[ "${steps[0]}" = all ] && steps=(build cuda-tests checkpoint batch batch-py memory)
 for step in "${steps[@]}"; do
   case $step in
     build) need_build || logged build do_build ;;
@@ -134,8 +155,9 @@ for step in "${steps[@]}"; do
     batch) ensure_checkpoint; logged batch do_batch ;;
     batch-py) ensure_checkpoint; logged batch-py do_batch_py ;;
     memory) ensure_checkpoint; logged memory do_memory ;;
+    cuda-tests) ensure_build; logged cuda-tests do_cuda_tests ;;
     status) do_status ;;
-    *) echo "unknown step '$step' (build, checkpoint, batch, batch-py, memory, all, status)" >&2; exit 2 ;;
+    *) echo "unknown step '$step' (build, cuda-tests, checkpoint, batch, batch-py, memory, all, status)" >&2; exit 2 ;;
   esac
 done
 say "done: ${steps[*]}"
