@@ -5,12 +5,12 @@
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include <future>
+
 #include "attnmap/device_memory.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/sha256.hpp"
 #include "attnmap/torch_failure.hpp"
-
-#include <future>
 
 namespace attnmap {
 namespace fs = std::filesystem;
