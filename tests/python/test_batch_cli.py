@@ -137,3 +137,35 @@ def test_interrupted_batch_leaves_no_temporary_files_and_resumes(attnmap_bin, ti
     lines = summary(out)
     assert {i for i, l in lines.items() if l["status"] == "skipped"} == done
     assert all(l["status"] in ("ok", "skipped") for l in lines.values()) and len(lines) == 12
+
+
+def test_an_item_that_runs_out_of_memory_is_reported_and_the_rest_are_written(attnmap_bin, tmp_path):
+    import os
+    import resource
+
+    demo = os.environ.get("ATTNMAP_DEMO_MODEL")
+    if not demo or not os.path.exists(demo):
+        pytest.skip("the demo model is not built")
+    info = subprocess.run([attnmap_bin, "info", "--model", demo], capture_output=True, text=True).stdout
+    if "CPU only" not in info.splitlines()[-1]:
+        pytest.skip("a CUDA libtorch reserves address space that a CPU-side limit would trip over")
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (224, 224), (90, 120, 200)).save(images / "a_small.png")
+    Image.new("RGB", (3528, 3528), (90, 120, 200)).save(images / "b_huge.png")  # 15,876 image tokens
+    Image.new("RGB", (300, 200), (200, 120, 90)).save(images / "c_small.png")
+    cap = 900 << 20  # address space: room for the small items, not for the huge one
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    out = tmp_path / "out"
+    proc = subprocess.run([attnmap_bin, "batch", "--model", demo, "--images", str(images), "--prompt", PROMPT,
+                           "--out", str(out), "--device", "cpu", "--no-images", "--no-progress",
+                           "--max-pixels", "12446784"], capture_output=True, text=True, preexec_fn=limited)
+    assert proc.returncode == 1, proc.stderr
+    lines = {l["id"]: l for l in map(json.loads, (out / "summary.jsonl").read_text().splitlines())}
+    assert lines["a_small"]["status"] == "ok" and lines["c_small"]["status"] == "ok"
+    assert lines["b_huge"]["status"] == "error"
+    assert "out of memory" in lines["b_huge"]["error"] and "--max-pixels" in lines["b_huge"]["error"]
+    assert (out / "c_small" / "attention.json").exists() and not (out / "b_huge" / "attention.json").exists()
