@@ -87,12 +87,8 @@ def gpu_window(sampler, t0, t1) -> dict:
     return summarize(window(sampler.samples, t0, t1), baseline_mib=base)
 
 
-def measure_attnmap(args, image, h, w, workdir, env, sampler, cap) -> dict:
-    out = workdir / f"attnmap_{h}x{w}"
-    cmd = [args.bin, "-q", "run", "--model", args.model, "--image", str(image), "--prompt", args.prompt,
-           "--out", str(out), "--device", args.device, "--dtype", args.dtype, "--max-pixels", str(h * w)]
-    if args.no_images:
-        cmd.append("--no-images")
+def run_sampled(cmd, args, env, sampler, cap):
+    """Runs one measured child; the GPU sampler (if any) watches that pid from its start to its end."""
     times = {}
 
     def started(pid):
@@ -101,9 +97,18 @@ def measure_attnmap(args, image, h, w, workdir, env, sampler, cap) -> dict:
             sampler.pids = {pid}
 
     res = run_child(cmd, env=env, timeout=args.timeout, address_space_bytes=cap, on_start=started)
-    t1 = time.monotonic()
+    return res, gpu_window(sampler, times["t0"], time.monotonic())
+
+
+def measure_attnmap(args, image, h, w, workdir, env, sampler, cap) -> dict:
+    out = workdir / f"attnmap_{h}x{w}"
+    cmd = [args.bin, "-q", "run", "--model", args.model, "--image", str(image), "--prompt", args.prompt,
+           "--out", str(out), "--device", args.device, "--dtype", args.dtype, "--max-pixels", str(h * w)]
+    if args.no_images:
+        cmd.append("--no-images")
+    res, gpu = run_sampled(cmd, args, env, sampler, cap)
     row = {"engine": "attnmap", "cmd": cmd, "wall_s": res.seconds, "peak_rss_mib": res.peak_rss_mib,
-           "ok": res.ok, "status": "ok" if res.ok else res.describe(), **gpu_window(sampler, times["t0"], t1)}
+           "ok": res.ok, "status": "ok" if res.ok else res.describe(), **gpu}
     doc = out / "attention.json"
     if res.ok and doc.is_file():
         d = json.loads(doc.read_text())
@@ -126,17 +131,9 @@ def measure_hf(args, image, h, w, workdir, env, sampler, cap) -> dict:
     cmd = [sys.executable, str(ROOT / "bench" / "hf_child.py"), "eager", "--checkpoint", args.checkpoint,
            "--items", str(items), "--max-pixels", str(h * w), "--device", args.device, "--dtype", args.dtype,
            "--vision-attn", args.hf_vision_attn]
-    times = {}
-
-    def started(pid):
-        times["t0"] = time.monotonic()
-        if sampler:
-            sampler.pids = {pid}
-
-    res = run_child(cmd, env=env, timeout=args.timeout, address_space_bytes=cap, on_start=started)
-    t1 = time.monotonic()
+    res, gpu = run_sampled(cmd, args, env, sampler, cap)
     row = {"engine": "transformers", "cmd": cmd, "wall_s": res.seconds, "peak_rss_mib": res.peak_rss_mib,
-           "ok": res.ok, **gpu_window(sampler, times["t0"], t1)}
+           "ok": res.ok, **gpu}
     last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     try:
         out = json.loads(last)

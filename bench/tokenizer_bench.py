@@ -21,6 +21,10 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_common import cpu_model  # noqa: E402
+
 FIXTURE = ROOT / "tests" / "data" / "tokenizer" / "qwen_tokenizer.json.gz"
 
 
@@ -55,16 +59,6 @@ def build_text(target_bytes=1_000_000, seed=1):
         parts.append(p)
         size += len(p.encode("utf-8"))
     return "".join(parts)
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best_of(runs, fn):
