@@ -1,8 +1,11 @@
 // Turning libtorch's exception texts into attnmap's one-line errors.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <string_view>
+
+#include "attnmap/error.hpp"
 
 namespace attnmap {
 
@@ -14,5 +17,9 @@ bool is_out_of_memory(std::string_view what);
 // The line that says what went wrong: a TorchScript failure starts with "The following operation
 // failed in the TorchScript interpreter." and a traceback, and ends with the exception's own line.
 std::string torch_failure_line(std::string_view what);
+
+// Any exception from libtorch, OpenCV or the standard library as attnmap's one-line error:
+// Resource with the way out for an out-of-memory, Internal (a bug to report) for anything else.
+Error error_from_exception(const std::exception& e);
 
 }  // namespace attnmap

@@ -28,13 +28,8 @@ std::string message_of(const std::exception_ptr& error) {
     std::rethrow_exception(error);
   } catch (const Error& e) {
     return e.what();
-  } catch (const c10::Error& e) {
-    const std::string why = e.what_without_backtrace();
-    if (is_out_of_memory(why)) return "out of memory (" + torch_failure_line(why) + "); lower --max-pixels or ask for fewer --layers";
-    return "libtorch: " + torch_failure_line(why);
   } catch (const std::exception& e) {
-    if (is_out_of_memory(e.what())) return "out of memory (" + torch_failure_line(e.what()) + "); lower --max-pixels or ask for fewer --layers";
-    return torch_failure_line(e.what());
+    return error_from_exception(e).what();
   }
   return "unknown error";
 }

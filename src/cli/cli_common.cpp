@@ -18,25 +18,14 @@ int guarded(const std::function<int()>& body) {
   } catch (const Error& e) {
     std::cerr << "attnmap: error: " << e.what() << "\n";
     return e.exit_code();
-  } catch (const c10::Error& e) {
-    const std::string why = e.what_without_backtrace();
-    if (is_out_of_memory(why)) {
-      std::cerr << "attnmap: error: out of memory (" << torch_failure_line(why)
-                << "); lower --max-pixels, ask for fewer --layers or free memory\n";
-      return static_cast<int>(ErrorKind::Resource);
-    }
-    std::cerr << "attnmap: internal error (libtorch): " << torch_failure_line(why)
-              << "; please report it with the command line\n";
-    return static_cast<int>(ErrorKind::Internal);
   } catch (const std::exception& e) {
-    if (is_out_of_memory(e.what())) {
-      std::cerr << "attnmap: error: out of memory (" << torch_failure_line(e.what())
-                << "); lower --max-pixels, ask for fewer --layers or free memory\n";
-      return static_cast<int>(ErrorKind::Resource);
+    const Error error = error_from_exception(e);
+    if (error.kind() == ErrorKind::Internal) {
+      std::cerr << "attnmap: internal error: " << error.what() << "; please report it with the command line\n";
+    } else {
+      std::cerr << "attnmap: error: " << error.what() << "\n";
     }
-    std::cerr << "attnmap: internal error: " << torch_failure_line(e.what())
-              << "; please report it with the command line\n";
-    return static_cast<int>(ErrorKind::Internal);
+    return error.exit_code();
   }
 }
 

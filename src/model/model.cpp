@@ -182,16 +182,11 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
   reset_peak_device_memory(device_);
   try {
     out = scripted_->module.forward(args);
-  } catch (const c10::OutOfMemoryError&) {
-    throw out_of_memory(device_);
-  } catch (const c10::Error& e) {
-    const std::string why = e.what_without_backtrace();
-    if (is_out_of_memory(why)) throw out_of_memory(device_);
-    throw Error(ErrorKind::Internal, "the model's forward failed: " + torch_failure_line(why));
   } catch (const std::exception& e) {
     // Errors raised inside the TorchScript interpreter arrive as std::runtime_error with the traceback.
-    if (is_out_of_memory(e.what())) throw out_of_memory(device_);
-    throw Error(ErrorKind::Internal, "the model's forward failed: " + torch_failure_line(e.what()));
+    const Error error = error_from_exception(e);
+    if (error.kind() == ErrorKind::Resource) throw out_of_memory(device_);
+    throw Error(ErrorKind::Internal, std::string("the model's forward failed: ") + error.what());
   }
   const auto tuple = out.toTuple();
   AttentionResult result;

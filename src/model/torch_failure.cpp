@@ -1,5 +1,7 @@
 #include "attnmap/torch_failure.hpp"
 
+#include <c10/util/Exception.h>
+
 #include <array>
 #include <vector>
 
@@ -32,6 +34,17 @@ std::string torch_failure_line(std::string_view what) {
   const bool traceback = lines.front().find("TorchScript interpreter") != std::string_view::npos ||
                          lines.front().find("Traceback") != std::string_view::npos;
   return std::string(traceback ? lines.back() : lines.front());
+}
+
+Error error_from_exception(const std::exception& e) {
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  // c10::Error::what() appends a C++ backtrace; the message alone is what a user can read.
+  const std::string what = torch_error ? torch_error->what_without_backtrace() : e.what();
+  const std::string line = torch_failure_line(what);
+  if (is_out_of_memory(what)) {
+    return Error(ErrorKind::Resource, "out of memory (" + line + "); lower --max-pixels or ask for fewer --layers");
+  }
+  return Error(ErrorKind::Internal, torch_error ? "libtorch: " + line : line);
 }
 
 }  // namespace attnmap

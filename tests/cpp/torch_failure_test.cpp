@@ -1,6 +1,11 @@
 #include "attnmap/torch_failure.hpp"
 
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
+#include <torch/torch.h>
+
+#include <new>
+#include <stdexcept>
 
 namespace attnmap {
 namespace {
@@ -32,6 +37,32 @@ TEST(TorchFailure, PicksTheExceptionLineOfATraceback) {
   EXPECT_EQ(torch_failure_line("Expected all tensors to be on the same device\nException raised from x"),
             "Expected all tensors to be on the same device");
   EXPECT_EQ(torch_failure_line("\n  \n"), "unknown libtorch error");
+}
+
+// Exceptions as the libraries really throw them: libtorch's shape check, OpenCV's allocator, operator new.
+TEST(TorchFailure, MapsRealExceptionsToOneLineErrors) {
+  try {
+    (void)torch::ones({2, 3}).view({5});
+    FAIL() << "libtorch accepted an impossible view";
+  } catch (const std::exception& e) {
+    const Error error = error_from_exception(e);
+    EXPECT_EQ(error.kind(), ErrorKind::Internal);
+    EXPECT_EQ(std::string(error.what()).rfind("libtorch: shape '[5]' is invalid", 0), 0u) << error.what();
+    EXPECT_EQ(std::string(error.what()).find('\n'), std::string::npos);
+  }
+  try {
+    throw cv::Exception(cv::Error::StsNoMem, "Failed to allocate 37340352 bytes", "OutOfMemoryError", "alloc.cpp", 73);
+  } catch (const std::exception& e) {
+    const Error error = error_from_exception(e);
+    EXPECT_EQ(error.kind(), ErrorKind::Resource);
+    EXPECT_NE(std::string(error.what()).find("--max-pixels"), std::string::npos) << error.what();
+  }
+  try {
+    throw std::bad_alloc();
+  } catch (const std::exception& e) {
+    EXPECT_EQ(error_from_exception(e).kind(), ErrorKind::Resource);
+  }
+  EXPECT_EQ(error_from_exception(std::runtime_error("plain\nsecond line")).what(), std::string("plain"));
 }
 
 }  // namespace
