@@ -54,13 +54,11 @@ def load_processor(ckpt: str, max_pixels: int = 0):
 
 
 def build_inputs(processor, image, prompt: str) -> dict:
-    content = [{"type": "image", "image": image}, {"type": "text", "text": prompt}]
-    messages = [{"role": "user", "content": content}]
+    import hf_reference as ref  # the tests' oracle input builder, so bench and tests feed transformers alike
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inputs = processor.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
-                                               return_dict=True, return_tensors="pt")
-    return dict(inputs)
+        return ref.build_inputs(processor, [image], prompt)
 
 
 def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str = "eager"):
