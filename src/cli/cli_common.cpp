@@ -33,7 +33,13 @@ fs::path default_model_path() {
   char exe[PATH_MAX] = {0};
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   const fs::path dir = n > 0 ? fs::path(std::string(exe, static_cast<size_t>(n))).parent_path() : fs::current_path();
-  return dir / "models" / "demo.pt";
+  // The build tree keeps the model beside the binary; `cmake --install` puts the binary in
+  // PREFIX/bin and the model in PREFIX/share/attnmap/models.
+  const fs::path in_build_tree = dir / "models" / "demo.pt";
+  const fs::path installed = dir.parent_path() / "share" / "attnmap" / "models" / "demo.pt";
+  std::error_code ec;
+  if (!fs::exists(in_build_tree, ec) && fs::exists(installed, ec)) return installed;
+  return in_build_tree;
 }
 
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {

@@ -15,7 +15,8 @@ namespace attnmap::cli {
 // Runs body; maps attnmap::Error and other exceptions to one stderr line and an exit code.
 int guarded(const std::function<int()>& body);
 
-// --model's default: models/demo.pt next to the executable (the build exports it there).
+// --model's default: models/demo.pt next to the executable (the build exports it there), else
+// ../share/attnmap/models/demo.pt (where `cmake --install` puts it).
 std::filesystem::path default_model_path();
 
 // Options shared by `run` and `batch`, bound to one RunOptions / DeviceChoice.

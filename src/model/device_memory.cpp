@@ -4,9 +4,10 @@
 
 #include <cstdlib>
 
-#ifdef ATTNMAP_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
+// The device-generic allocator interface (at::accelerator) reaches the CUDA caching allocator
+// without CUDA headers, so the same sources build against the CPU wheel and the CUDA wheel with
+// no CUDA toolkit installed.
+#include <ATen/DeviceAccelerator.h>
 
 namespace attnmap {
 
@@ -30,18 +31,22 @@ void prefer_expandable_cuda_segments() {
 
 #ifdef ATTNMAP_WITH_CUDA
 
+namespace {
+c10::DeviceIndex index_of(const torch::Device& device) { return device.index() < 0 ? 0 : device.index(); }
+}  // namespace
+
 void reset_peak_device_memory(const torch::Device& device) {
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+  if (device.is_cuda()) at::accelerator::resetPeakStats(index_of(device));
 }
 
 std::optional<int64_t> peak_device_memory_bytes(const torch::Device& device) {
   if (!device.is_cuda()) return std::nullopt;
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+  const auto stats = at::accelerator::getDeviceStats(index_of(device));
   return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
 }
 
 void release_cached_device_memory(const torch::Device& device) {
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+  if (device.is_cuda()) at::accelerator::emptyCache();
 }
 
 #else
