@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds attnmap into build/ against the libtorch of .venv's torch.
+# Usage: scripts/build.sh [TARGET ...]   (default: everything, tests included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -7,4 +8,6 @@ generator=(); command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DATTNMAP_PYTHON="$PWD/.venv/bin/python" >/dev/null
 fi
-cmake --build build -j "$(nproc)"
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build build -j "$(nproc)" "${targets[@]}"

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-scripts/build.sh
+scripts/build.sh attnmap demo_model   # the tests build in scripts/test.sh
 image=${1:-examples/scene_circle.png}
 prompt=${2:-What color is the circle?}
 build/attnmap run --image "$image" --prompt "$prompt" --out out/demo
