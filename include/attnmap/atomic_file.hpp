@@ -21,6 +21,12 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
 // from its SIGINT handler so that Ctrl-C leaves no stray temporary file behind.
 void remove_pending_temporary_files() noexcept;
 
+// Removes, in dir and its sub-folders (one level: a batch's --out and its item folders), the
+// temporary files that writers which no longer run left behind (a SIGKILL, a crash, a power cut).
+// A temporary of a live process, or of another host, is kept: a concurrent job may be writing it.
+// Returns how many were removed.
+size_t remove_stale_temporary_files(const std::filesystem::path& dir);
+
 // Creates the folder (and parents) or throws Error(Output) naming it.
 void ensure_directory(const std::filesystem::path& dir);
 

@@ -47,6 +47,20 @@ std::vector<RunItem> list_batch_items(const BatchOptions& options);
 // dataset exactly with no coordination.
 std::vector<RunItem> shard_items(const std::vector<RunItem>& items, int shard_index, int shard_count);
 
+// What a batch checks and sets up before the model loads (minutes for a large export), so that a
+// bad manifest or --out fails at once: the items of this shard with their output folders, --out
+// created, and the temporaries that killed writers left in --out removed (not those of live
+// concurrent shards). Throws Error (Usage, Input, Output) naming the problem.
+struct BatchPlan {
+  std::vector<RunItem> items;          // this shard's items, in listing order
+  std::filesystem::path summary_file;  // DIR/summary.jsonl, or DIR/summary.shard-K-of-N.jsonl
+};
+BatchPlan plan_batch(const BatchOptions& options);
+
+// Runs a plan: every item gets a summary line; items that fail do not stop the others.
+BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan plan);
+
+// plan_batch then run_batch.
 BatchSummary run_batch(Runner& runner, const BatchOptions& options);
 
 }  // namespace attnmap

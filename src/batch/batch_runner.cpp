@@ -60,6 +60,14 @@ class ResultBook {
     stream_.open(stream_path_, std::ios::trunc);
   }
 
+  // On every way out but a kill, the streamed copy goes: the complete summary replaces it, and a
+  // run that fails (a full disk: exit 5) must not leave a half-written file behind.
+  ~ResultBook() {
+    stream_.close();
+    std::error_code ignored;
+    fs::remove(stream_path_, ignored);
+  }
+
   const RunItem& item(size_t i) const { return results_[i].item; }
   size_t size() const { return results_.size(); }
 
@@ -86,8 +94,6 @@ class ResultBook {
       if (r.status == "skipped") ++summary.skipped;
     }
     write_file_atomically(summary_path_, all);
-    std::error_code ignored;
-    fs::remove(stream_path_, ignored);
     summary.items = results_;
     summary.seconds = seconds;
     summary.summary_file = summary_path_;
@@ -102,19 +108,40 @@ class ResultBook {
   Progress& progress_;
 };
 
+// Checked before any work on the item: the id is its folder's name, and no file system takes
+// a name over 255 bytes (the error would otherwise come only after the forward).
+void check_folder_name(const RunItem& item) {
+  constexpr size_t kNameMax = 255;
+  if (item.id.size() <= kNameMax) return;
+  throw Error(ErrorKind::Input, "item '" + item.image.string() + "': its id is " + std::to_string(item.id.size()) +
+                                    " bytes, longer than the " + std::to_string(kNameMax) +
+                                    " a folder name may have; give it a shorter \"id\" in the manifest "
+                                    "(or a shorter file name)");
+}
+
 }  // namespace
 
-BatchSummary run_batch(Runner& runner, const BatchOptions& options) {
-  Stopwatch clock;
-  std::vector<RunItem> items =
-      shard_items(list_batch_items(options), options.shard_index, options.shard_count);
+BatchPlan plan_batch(const BatchOptions& options) {
+  BatchPlan plan;
+  plan.items = shard_items(list_batch_items(options), options.shard_index, options.shard_count);
   ensure_directory(options.out_dir);
+  remove_stale_temporary_files(options.out_dir);
   const std::string summary_name =
       options.shard_count > 1 ? "summary.shard-" + std::to_string(options.shard_index) + "-of-" +
                                     std::to_string(options.shard_count) + ".jsonl"
                               : "summary.jsonl";
-  Progress progress(items.size(), options.progress);
-  ResultBook book(std::move(items), options.out_dir / summary_name, progress);
+  plan.summary_file = options.out_dir / summary_name;
+  return plan;
+}
+
+BatchSummary run_batch(Runner& runner, const BatchOptions& options) {
+  return run_batch(runner, options, plan_batch(options));
+}
+
+BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan plan) {
+  Stopwatch clock;
+  Progress progress(plan.items.size(), options.progress);
+  ResultBook book(std::move(plan.items), plan.summary_file, progress);
 
   const int workers = options.cpu_workers > 0
                           ? options.cpu_workers
@@ -142,6 +169,7 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options) {
           continue;
         }
         try {
+          check_folder_name(item);
           if (item.prompt.empty()) {
             throw Error(ErrorKind::Input, "item '" + item.id + "' has no prompt; give --prompt or a \"prompt\" in the manifest");
           }

@@ -1,11 +1,11 @@
 #include <algorithm>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
+#include "batch/item_ids.hpp"
 
 namespace attnmap {
 namespace fs = std::filesystem;
@@ -20,53 +20,57 @@ bool has_image_extension(const fs::path& path) {
   return kExtensions.count(ext) > 0;
 }
 
-// Ids become folder names: keep them to one path component.
-std::string sanitize_id(std::string id) {
-  for (char& c : id) {
-    if (c == '/' || c == '\\' || c == ':' || static_cast<unsigned char>(c) < 0x20) c = '_';
-  }
-  if (id.empty() || id == "." || id == "..") id = "_" + id;
-  return id;
+// An item before its folder name is settled: the id it asks for and where it came from.
+struct Listed {
+  RunItem item;
+  IdRequest id;
+};
+
+Listed generated(fs::path image, const std::string& origin) {
+  Listed l;
+  l.item.image = std::move(image);
+  l.id = {l.item.image.stem().string(), false, origin + " '" + l.item.image.string() + "'"};
+  return l;
 }
 
-std::vector<RunItem> from_folder(const fs::path& root) {
+// A folder entry that is an item: a file, or a link whose target is gone or unreadable (that item
+// then fails with the file's name, like any unreadable image, instead of vanishing from the run).
+bool is_listed_file(const fs::directory_entry& entry) {
+  std::error_code ec;
+  if (entry.is_regular_file(ec)) return true;
+  return entry.is_symlink(ec) && !fs::exists(entry.path(), ec);
+}
+
+std::vector<Listed> from_folder(const fs::path& root) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file() && has_image_extension(it->path())) files.push_back(it->path());
+    if (is_listed_file(*it) && has_image_extension(it->path())) files.push_back(it->path());
   }
   if (ec) throw Error(ErrorKind::Input, "cannot list folder '" + root.string() + "': " + ec.message());
   std::sort(files.begin(), files.end());
-  std::vector<RunItem> items;
-  for (const fs::path& file : files) {
-    RunItem item;
-    item.image = file;
-    item.id = file.stem().string();
-    items.push_back(item);
-  }
+  std::vector<Listed> items;
+  for (const fs::path& file : files) items.push_back(generated(file, "image"));
   return items;
 }
 
-std::vector<RunItem> from_list(const fs::path& list) {
+std::vector<Listed> from_list(const fs::path& list) {
   std::ifstream in(list);
   if (!in) throw Error(ErrorKind::Input, "cannot read image list '" + list.string() + "'");
-  std::vector<RunItem> items;
+  std::vector<Listed> items;
   for (std::string line; std::getline(in, line);) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (line.empty() || line[0] == '#') continue;
-    RunItem item;
-    item.image = fs::path(line).is_absolute() ? fs::path(line) : list.parent_path() / line;
-    item.id = item.image.stem().string();
-    items.push_back(item);
+    items.push_back(generated(fs::path(line).is_absolute() ? fs::path(line) : list.parent_path() / line, "image"));
   }
   return items;
 }
 
-std::vector<RunItem> from_manifest(const fs::path& manifest) {
+std::vector<Listed> from_manifest(const fs::path& manifest) {
   std::ifstream in(manifest);
   if (!in) throw Error(ErrorKind::Input, "cannot read manifest '" + manifest.string() + "'");
-  std::vector<RunItem> items;
+  std::vector<Listed> items;
   int line_no = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_no;
@@ -82,25 +86,19 @@ std::vector<RunItem> from_manifest(const fs::path& manifest) {
       throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
                                         " has no \"image\" string");
     }
-    RunItem item;
     const std::string image = j["image"].get<std::string>();
-    item.image = fs::path(image).is_absolute() ? fs::path(image) : manifest.parent_path() / image;
-    item.prompt = j.value("prompt", "");
-    item.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
-                               : item.image.stem().string();
-    items.push_back(item);
+    const std::string origin = "line " + std::to_string(line_no);
+    Listed l;
+    l.item.image = fs::path(image).is_absolute() ? fs::path(image) : manifest.parent_path() / image;
+    l.item.prompt = j.value("prompt", "");
+    if (j.contains("id")) {
+      l.id = {j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump(), true, origin};
+    } else {
+      l.id = {l.item.image.stem().string(), false, origin};
+    }
+    items.push_back(l);
   }
   return items;
-}
-
-// Two images with the same stem in different folders must not share an output folder.
-void make_ids_unique(std::vector<RunItem>& items) {
-  std::map<std::string, int> seen;
-  for (RunItem& item : items) {
-    item.id = sanitize_id(item.id);
-    const int n = seen[item.id]++;
-    if (n > 0) item.id += "-" + std::to_string(n + 1);
-  }
 }
 
 }  // namespace
@@ -108,26 +106,37 @@ void make_ids_unique(std::vector<RunItem>& items) {
 std::vector<RunItem> list_batch_items(const BatchOptions& options) {
   const fs::path& source = options.images;
   std::error_code ec;
-  std::vector<RunItem> items;
+  std::vector<Listed> listed;
   if (fs::is_directory(source, ec)) {
-    items = from_folder(source);
+    listed = from_folder(source);
   } else if (!fs::exists(source, ec)) {
     throw Error(ErrorKind::Input, "--images '" + source.string() +
                                       "' does not exist; pass a folder, a .txt list of paths or a .jsonl manifest");
   } else if (source.extension() == ".jsonl") {
-    items = from_manifest(source);
+    listed = from_manifest(source);
   } else {
-    items = from_list(source);
+    listed = from_list(source);
   }
-  if (items.empty()) {
+  if (listed.empty()) {
     throw Error(ErrorKind::Input, "--images '" + source.string() + "' lists no image (looked for .jpg .jpeg .png "
                                                                     ".webp .bmp .tif .tiff in folders)");
   }
-  for (RunItem& item : items) {
-    if (item.prompt.empty()) item.prompt = options.prompt;
+  std::vector<IdRequest> requests;
+  for (const Listed& l : listed) requests.push_back(l.id);
+  std::vector<std::string> ids;
+  try {
+    ids = assign_unique_ids(requests);
+  } catch (const Error& e) {  // only manifest lines have explicit ids that can collide
+    throw Error(e.kind(), "manifest '" + source.string() + "': " + e.what());
   }
-  make_ids_unique(items);
-  for (RunItem& item : items) item.out_dir = options.out_dir / item.id;
+  std::vector<RunItem> items;
+  for (size_t i = 0; i < listed.size(); ++i) {
+    RunItem item = std::move(listed[i].item);
+    if (item.prompt.empty()) item.prompt = options.prompt;
+    item.id = ids[i];
+    item.out_dir = options.out_dir / item.id;
+    items.push_back(std::move(item));
+  }
   return items;
 }
 

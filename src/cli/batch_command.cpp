@@ -46,9 +46,10 @@ void add_batch_command(CLI::App& app, int& exit_code) {
     exit_code = guarded([&] {
       parse_shard(*shard, *options);
       options->progress = !*no_progress;
+      BatchPlan plan = plan_batch(*options);  // before the model: its load can take minutes
       auto model = load_model_from(*flags);
       Runner runner(model, run_options_from(*flags));
-      const BatchSummary summary = run_batch(runner, *options);
+      const BatchSummary summary = run_batch(runner, *options, std::move(plan));
       const double rate = summary.seconds > 0 ? summary.ok / summary.seconds : 0.0;
       log::info(std::to_string(summary.ok) + " ok, " + std::to_string(summary.failed) + " failed, " +
                 std::to_string(summary.skipped) + " skipped in " + log::fixed(summary.seconds) + " s (" +

@@ -1,7 +1,5 @@
 #include "attnmap/atomic_file.hpp"
 
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -9,17 +7,12 @@
 #include <system_error>
 
 #include "attnmap/error.hpp"
+#include "io/temporary_name.hpp"
 
 namespace attnmap {
 namespace fs = std::filesystem;
 
 namespace {
-// Unique per process and call, so concurrent writers (batch threads, parallel jobs) never collide.
-fs::path temporary_sibling(const fs::path& path) {
-  static std::atomic<unsigned long> counter{0};
-  return path.parent_path() / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) +
-                               "." + std::to_string(counter++));
-}
 // Fixed slots, not a container: a signal handler may only read plain memory and call unlink().
 constexpr size_t kSlots = 64;
 constexpr size_t kPathMax = 4096;
@@ -98,10 +91,15 @@ void write_file_atomically(const fs::path& path, std::string_view bytes) {
 void ensure_directory(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
+  if (ec == std::errc::filename_too_long) {
+    throw Error(ErrorKind::Output, "cannot create output folder '" + dir.string() +
+                                       "': a name in it is longer than the file system allows (255 bytes); "
+                                       "use a shorter name");
+  }
   if (ec || !fs::is_directory(dir)) {
     throw Error(ErrorKind::Output, "cannot create output folder '" + dir.string() + "': " +
                                        (ec ? ec.message() : std::string("a file of that name exists")) +
-                                       "; choose another --out");
+                                       "; check that its parent is a writable folder, or choose another");
   }
 }
 

@@ -153,9 +153,10 @@ std::string Model::device_name() const { return device_.str(); }
 
 std::string Model::dtype_name() const {
   switch (dtype_) {
-    case torch::kBFloat16: return "bf16";
-    case torch::kFloat16: return "fp16";
-    default: return "fp32";
+    // The names of the metadata's "dtype" and of docs/design.md, not the --dtype spelling.
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: return "float32";
   }
 }
 

@@ -1,6 +1,7 @@
 """attnmap batch as users run it over folders: bad items are reported and never sink the run,
 --resume continues a killed run, --shard splits exactly, and items equal what `run` writes."""
 import json
+import pathlib
 import subprocess
 
 import numpy as np
@@ -169,3 +170,215 @@ def test_an_item_that_runs_out_of_memory_is_reported_and_the_rest_are_written(at
     assert lines["b_huge"]["status"] == "error"
     assert "out of memory" in lines["b_huge"]["error"] and "--max-pixels" in lines["b_huge"]["error"]
     assert (out / "c_small" / "attention.json").exists() and not (out / "b_huge" / "attention.json").exists()
+
+
+# --- output folders: one per item, never shared, never outside --out (issue 12) ---------------------
+
+def _folders(out):
+    return sorted(p.name for p in out.iterdir() if p.is_dir())
+
+
+def test_clashing_stems_each_get_their_own_folder_in_every_shard(attnmap_bin, tiny_model, tmp_path):
+    images = tmp_path / "images"
+    (images / "more").mkdir(parents=True)
+    for i, name in enumerate(["cat.png", "cat-2.png", "more/cat.png", "more/cat-2.png", "cat-3.png"]):
+        ref.synthetic_image(60, 60, seed=i).save(images / name)
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", images, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(l) for l in (out / "summary.jsonl").read_text().splitlines()]
+    assert len(lines) == 5 and len({l["id"] for l in lines}) == 5 and len({l["output"] for l in lines}) == 5
+    assert len(_folders(out)) == 5
+    for line in lines:  # each folder holds the result of its own image
+        doc = json.loads((out / line["id"] / "attention.json").read_text())
+        assert doc["image"]["path"] == line["image"]
+    # Images that own a name keep it; the clashing ones get the first free suffix.
+    by_image = {pathlib.Path(l["image"]).relative_to(images).as_posix(): l["id"] for l in lines}
+    assert by_image["cat.png"] == "cat" and by_image["cat-2.png"] == "cat-2" and by_image["cat-3.png"] == "cat-3"
+    # Shards agree with the whole run, so --resume and N jobs find the same folders.
+    sharded = tmp_path / "sharded"
+    for k in range(2):
+        batch(attnmap_bin, tiny_model["model"], "--images", images, "--out", sharded, "--prompt", PROMPT,
+              "--no-images", "--layers", "0", "--shard", f"{k}/2")
+    ids = set()
+    for k in range(2):
+        ids |= set(summary(sharded, f"summary.shard-{k}-of-2.jsonl"))
+    assert ids == {l["id"] for l in lines}
+
+
+def test_generated_ids_never_take_an_explicit_id(attnmap_bin, tiny_model, folder, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png")},                 # stem "a" ...
+        {"image": str(folder / "c.webp"), "id": "a"},     # ... but "a" is this line's explicit id
+        {"image": str(folder / "sub" / "b.jpg"), "id": "a-2"},
+    ]) + "\n")
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 0, proc.stderr
+    lines = summary(out)
+    assert lines["a"]["image"].endswith("c.webp") and lines["a-2"]["image"].endswith("b.jpg")
+    assert lines["a-3"]["image"].endswith("a.png")
+    assert _folders(out) == ["a", "a-2", "a-3"]
+
+
+def test_two_manifest_lines_with_one_id_are_refused_before_any_work(attnmap_bin, folder, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png"), "id": "dup"},
+        {"image": str(folder / "c.webp"), "id": "dup"},
+        {"image": str(folder / "sub" / "b.jpg"), "id": "dup-2"},
+    ]) + "\n")
+    out = tmp_path / "out"
+    # A model that does not exist: the manifest is checked before the (slow) model load.
+    proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", out, "--prompt", PROMPT)
+    assert proc.returncode == 2, proc.stderr
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and "line 1" in errors[0] and "line 2" in errors[0] and "dup" in errors[0]
+    assert not out.exists()
+
+
+def test_bad_manifest_is_reported_before_the_model_is_loaded(attnmap_bin, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("{not json\n")
+    proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", tmp_path / "out",
+                 "--prompt", PROMPT)
+    assert proc.returncode == 3 and "manifest" in proc.stderr and "no-such-model" not in proc.stderr
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", tmp_path, "--out", taken / "out",
+                 "--prompt", PROMPT)
+    assert proc.returncode in (3, 5) and "no-such-model" not in proc.stderr, proc.stderr
+
+
+def test_ids_never_make_hidden_folders_or_leave_out(attnmap_bin, tiny_model, folder, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png"), "id": "../escape"},
+        {"image": str(folder / "c.webp"), "id": ".hidden"},
+        {"image": str(folder / "sub" / "b.jpg"), "id": ".."},
+    ]) + "\n")
+    out = tmp_path / "work" / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["out"]
+    names = _folders(out)
+    assert len(names) == 3 and not any(n.startswith(".") for n in names), names
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_overlong_id_fails_its_item_with_the_fix(attnmap_bin, tiny_model, folder, tmp_path):
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png"), "id": "x" * 300},
+        {"image": str(folder / "c.webp"), "id": "fine"},
+    ]) + "\n")
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 1, proc.stderr
+    lines = summary(out)
+    assert lines["fine"]["status"] == "ok"
+    error = lines["x" * 300]["error"]
+    assert "--out" not in error and "shorter" in error and "id" in error, error
+
+
+@pytest.mark.parametrize("source", ["folder", "manifest"])
+def test_an_item_named_like_the_summary_does_not_replace_it(attnmap_bin, tiny_model, folder, tmp_path, source):
+    images = tmp_path / "images"
+    images.mkdir()
+    ref.synthetic_image(60, 60, seed=1).save(images / "summary.jsonl.png")
+    ref.synthetic_image(60, 60, seed=2).save(images / "index.html.png")
+    ref.synthetic_image(60, 60, seed=3).save(images / "plain.png")
+    if source == "manifest":
+        listing = tmp_path / "items.jsonl"
+        listing.write_text("\n".join(json.dumps(x) for x in [
+            {"image": str(images / "plain.png"), "id": "summary.jsonl"},
+            {"image": str(images / "plain.png"), "id": "summary.shard-0-of-2.jsonl"},
+            {"image": str(images / "plain.png"), "id": "index.html"},
+        ]) + "\n")
+    else:
+        listing = images
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", listing, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "summary.jsonl").is_file()
+    lines = summary(out)
+    assert len(lines) == 3 and all(l["status"] == "ok" for l in lines.values())
+    for item in lines:
+        assert not item.startswith("summary") and not item.startswith("index."), item
+        assert (out / item / "attention.json").is_file()
+
+
+def test_a_dangling_symlink_is_a_failed_item(attnmap_bin, tiny_model, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    ref.synthetic_image(60, 60, seed=1).save(images / "a.png")
+    (images / "ghost.png").symlink_to(images / "gone.png")
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, tiny_model["model"], "--images", images, "--out", out, "--prompt", PROMPT,
+                 "--no-images", "--layers", "0")
+    assert proc.returncode == 1, proc.stderr
+    lines = summary(out)
+    assert lines["a"]["status"] == "ok"
+    assert lines["ghost"]["status"] == "error" and "ghost.png" in lines["ghost"]["error"]
+
+
+# --- leftovers: temporaries of dead writers, partial summaries (issue 12) -----------------------------
+
+def test_resume_sweeps_temporaries_of_dead_writers_and_keeps_live_ones(attnmap_bin, tiny_model, folder, tmp_path):
+    import os
+    import socket
+
+    out = tmp_path / "out"
+    args = ["--images", folder, "--out", out, "--prompt", PROMPT, "--no-images", "--layers", "0"]
+    batch(attnmap_bin, tiny_model["model"], *args)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "120"])
+    host = socket.gethostname()
+    try:
+        # What a SIGKILLed writer leaves (src/io/atomic_file.cpp names temporaries .NAME.tmp.HOST.PID.N).
+        stale = [out / "a" / f".maps.npy.tmp.{host}.{dead.pid}.0", out / f".summary.jsonl.tmp.{host}.{dead.pid}.7"]
+        kept = [out / "c" / f".maps.npy.tmp.{host}.{live.pid}.3",        # a concurrent shard still writing
+                out / "c" / f".maps.npy.tmp.other-node.{dead.pid}.1",     # another host: its PIDs are not ours
+                out / "c" / "notes.tmp.txt"]                              # not a temporary of ours
+        for p in stale + kept:
+            p.write_bytes(b"half")
+        proc = batch(attnmap_bin, tiny_model["model"], *args, "--resume")
+        assert proc.returncode == 1, proc.stderr  # the broken items fail again
+        assert [p.name for p in stale if p.exists()] == []
+        assert [p.name for p in kept if not p.exists()] == []
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_full_disk_exits_5_and_leaves_no_partial_summary(attnmap_bin, tiny_model, folder, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1M", "tmpfs", str(disk)], capture_output=True,
+                           text=True)
+    if mount.returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs: " + mount.stderr.strip())
+    try:
+        out = disk / "out"
+        out.mkdir()
+        with open(disk / "filler", "wb", buffering=0) as f:  # fill the disk up
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        proc = batch(attnmap_bin, tiny_model["model"], "--images", folder, "--out", out, "--prompt", PROMPT,
+                     "--no-images", "--layers", "0")
+        assert proc.returncode == 5, proc.stderr
+        assert "summary.jsonl" in proc.stderr and "space" in proc.stderr
+        leftovers = [p.name for p in out.rglob("*") if p.is_file()]
+        assert leftovers == [], leftovers
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

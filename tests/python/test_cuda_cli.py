@@ -57,7 +57,7 @@ def test_cuda_fp32_maps_match_cpu(cuda_bin, tiny_model, image, tmp_path):
 def test_cuda_bf16_default_runs_close_to_fp32(cuda_bin, tiny_model, image, tmp_path):
     _, fp32 = _run(cuda_bin, tiny_model["model"], image, tmp_path / "fp32", "cuda", "fp32")
     doc, bf16 = _run(cuda_bin, tiny_model["model"], image, tmp_path / "auto", "auto", "auto")
-    assert doc["device"].startswith("cuda") and doc["dtype"] == "bf16"
+    assert doc["device"].startswith("cuda") and doc["dtype"] == "bfloat16"
     scale = np.abs(fp32).max(axis=(1, 2), keepdims=True)
     assert np.abs(bf16 - fp32).max() <= 0.1 * scale.max()
 

@@ -218,3 +218,21 @@ def test_old_torch_is_refused():
         exporter.check_torch_version("2.0.1+cu118")
     exporter.check_torch_version("2.1.0")
     exporter.check_torch_version(torch.__version__)
+
+
+def test_exported_file_is_readable_by_others_as_umask_allows(base, tmp_path):
+    # An installed attnmap's bundled model must be readable by every user (0644 under umask 022),
+    # not 0600 like the private temporary file the export is written through.
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        pt = tmp_path / "shared.pt"
+        exporter.export(str(base["ckpt"]), str(pt), "fp32", log=_quiet)
+        assert stat.S_IMODE(pt.stat().st_mode) == 0o644
+        os.umask(0o027)
+        exporter.export(str(base["ckpt"]), str(pt), "fp32", log=_quiet)
+        assert stat.S_IMODE(pt.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

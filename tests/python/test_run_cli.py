@@ -40,7 +40,7 @@ def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_
     for key in ["schema_version", "attnmap_version", "model", "options", "device", "dtype", "image", "prompt",
                 "tokens", "image_token_span", "query_positions", "maps", "focus_layer", "prediction", "timings_ms"]:
         assert key in doc, key
-    assert doc["prompt"] == PROMPT and doc["device"] == "cpu" and doc["dtype"] == "fp32"
+    assert doc["prompt"] == PROMPT and doc["device"] == "cpu" and doc["dtype"] == "float32"
     assert "peak_device_memory_mib" not in doc  # CUDA only
     assert doc["model"]["sha256"] == hashlib.sha256(pathlib.Path(tiny_model["model"]).read_bytes()).hexdigest()
     assert len(doc["tokens"]["ids"]) == len(doc["tokens"]["strings"])
@@ -221,7 +221,9 @@ def test_bf16_on_cpu_runs_and_stays_close_to_fp32(attnmap_bin, tiny_model, image
         proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
                    "--out", tmp_path / dtype, "--device", "cpu", "--dtype", dtype, "--no-images")
         assert proc.returncode == 0, proc.stderr
-        assert json.loads((tmp_path / dtype / "attention.json").read_text())["dtype"] == dtype
+        # The metadata's names (docs/design.md), not the --dtype spelling.
+        expected = {"fp32": "float32", "bf16": "bfloat16"}[dtype]
+        assert json.loads((tmp_path / dtype / "attention.json").read_text())["dtype"] == expected
         maps[dtype] = np.load(tmp_path / dtype / "maps.npy").astype(np.float64)
     a, b = maps["fp32"].ravel(), maps["bf16"].ravel()
     assert np.isfinite(b).all()

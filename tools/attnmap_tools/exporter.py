@@ -73,6 +73,13 @@ def transformers_version() -> Optional[str]:
         return None
 
 
+def _current_umask() -> int:
+    # Python can only read the umask by setting it; set it straight back.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional[int] = None,
            log=print) -> dict:
     """Export and return the metadata written. Raises CheckpointError/ConfigError/ExportError."""
@@ -109,6 +116,9 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     try:
         with _quiet_jit():
             torch.jit.save(scripted, tmp, _extra_files=extra)
+        # mkstemp makes the file 0600; an export is shared (the bundled demo model of an installed
+        # attnmap), so give it what open() would have: 0666 minus the umask.
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, out_path)
     except BaseException:
         with contextlib.suppress(OSError):
