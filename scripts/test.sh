@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 scripts/build.sh
 export PATH="$PWD/.venv/bin:$PATH"
-ctest --test-dir build --output-on-failure "$@"
+ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import hf_reference as ref
+from conftest import missing_build_output
 
 PROMPT = "What is in the picture?"
 
@@ -146,7 +147,7 @@ def test_an_item_that_runs_out_of_memory_is_reported_and_the_rest_are_written(at
 
     demo = os.environ.get("ATTNMAP_DEMO_MODEL")
     if not demo or not os.path.exists(demo):
-        pytest.skip("the demo model is not built")
+        missing_build_output("the demo model is not built (ATTNMAP_DEMO_MODEL)")
     info = subprocess.run([attnmap_bin, "info", "--model", demo], capture_output=True, text=True).stdout
     if "CPU only" not in info.splitlines()[-1]:
         pytest.skip("a CUDA libtorch reserves address space that a CPU-side limit would trip over")

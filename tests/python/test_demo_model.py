@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from demo import focus, scenes
+from conftest import missing_build_output
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "models" / "demo-qwen2_5_vl"
@@ -81,9 +82,9 @@ def test_reference_model_on_held_out_scenes():
 def _cli_paths():
     binary, model = os.environ.get("ATTNMAP_BIN"), os.environ.get("ATTNMAP_DEMO_MODEL")
     if not binary or not pathlib.Path(binary).exists():
-        pytest.skip("ATTNMAP_BIN not set or missing")
+        missing_build_output("ATTNMAP_BIN not set or missing")
     if not model or not pathlib.Path(model).exists():
-        pytest.skip("ATTNMAP_DEMO_MODEL not set or missing (the build exports it from the checkpoint)")
+        missing_build_output("ATTNMAP_DEMO_MODEL not set or missing (the build exports it from the checkpoint)")
     return binary, model
 
 

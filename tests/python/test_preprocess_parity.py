@@ -15,6 +15,7 @@ from transformers.image_utils import load_image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
 import make_test_images
+from conftest import missing_build_output
 
 EXIT_INPUT = 3
 
@@ -27,7 +28,7 @@ def _dump_binary():
     candidate = Path(build) / "tests" / "attnmap_preprocess_dump" if build else None
     if candidate and candidate.exists():
         return str(candidate)
-    pytest.skip("set ATTNMAP_PREPROCESS_DUMP to the attnmap_preprocess_dump binary (ctest does)")
+    missing_build_output("set ATTNMAP_PREPROCESS_DUMP to the attnmap_preprocess_dump binary (ctest does)")
 
 
 def _dump(*args):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import hf_reference as ref
+from conftest import missing_build_output
 
 PROMPT = "What is in the picture?"
 
@@ -150,7 +151,7 @@ def test_running_out_of_memory_exits_6_with_the_way_out(attnmap_bin, tmp_path):
 
     demo = os.environ.get("ATTNMAP_DEMO_MODEL")
     if not demo or not os.path.exists(demo):
-        pytest.skip("the demo model is not built")
+        missing_build_output("the demo model is not built (ATTNMAP_DEMO_MODEL)")
     if "CPU only" not in run(attnmap_bin, "info", "--model", demo).stdout.splitlines()[-1]:
         pytest.skip("a CUDA libtorch reserves address space that a CPU-side limit would trip over")
     small = tmp_path / "small.png"

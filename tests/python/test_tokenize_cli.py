@@ -6,12 +6,18 @@ import pathlib
 import subprocess
 
 import pytest
+from conftest import missing_build_output
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "tokenizer" / "qwen_tokenizer.json.gz"
 BIN = os.environ.get("ATTNMAP_BIN")
 
-pytestmark = pytest.mark.skipif(not BIN, reason="ATTNMAP_BIN is set by CTest to the built attnmap binary")
+
+@pytest.fixture(autouse=True)
+def _needs_binary():
+    if not BIN:
+        missing_build_output("ATTNMAP_BIN names the built attnmap binary (CTest sets it)")
+
 
 TEXTS = [
     "Hello world",
