@@ -54,6 +54,10 @@ json read_json(const fs::path& file) {
     // nlohmann's messages are single-line; keep only the part after "[json.exception...] ".
     std::string why = e.what();
     if (const auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
+    // It quotes the bytes last read, which may be anything: keep the message printable ASCII.
+    for (char& ch : why) {
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '?';
+    }
     throw corrupt(file, "is not valid JSON (" + why + ")");
   } catch (const std::length_error& e) {
     throw corrupt(file, std::string("is not an attention.json (") + e.what() + ")");

@@ -180,7 +180,7 @@ def test_hostile_attention_json_is_exit_2_naming_file_and_field(tmp_path, case, 
     "[" * 100000 + "]" * 100000,
     "{\"schema_version\": 1, " * 3,
     "\xff\xfe garbage",
-])
+], ids=["empty", "array", "null", "string", "deep_nesting", "unterminated", "latin1_garbage"])
 def test_attention_json_that_is_not_an_object_is_exit_2(tmp_path, text):
     base = fx.write_run(tmp_path / "base")
     cand = fx.copy_tree(base, tmp_path / "cand")
