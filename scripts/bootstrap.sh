@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ make ninja-build pkg-config python3-venv
-  libopencv-dev zlib1g-dev
+  libopencv-dev libpng-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libutf8proc-dev libgtest-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

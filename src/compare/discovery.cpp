@@ -63,8 +63,14 @@ Listing list_batch(const fs::path& dir) {
     const auto record = nlohmann::json::parse(line, nullptr, false);
     if (!record.is_object() || !record.contains("id") || !record["id"].is_string()) continue;
     const std::string id = record["id"].get<std::string>();
-    if (listing.complete.count(id) || record.value("status", "") != "error") continue;
+    // Any field may be of any type in a damaged file: test types, never let nlohmann throw.
+    const bool failed = record.contains("status") && record["status"].is_string() && record["status"] == "error";
+    if (listing.complete.count(id) || !failed) continue;
     std::string error = record.contains("error") && record["error"].is_string() ? record["error"].get<std::string>() : "";
+    // The text goes into a one-line message.
+    for (char& ch : error) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+    }
     if (error.size() > 80) error = error.substr(0, 77) + "...";
     listing.why_not[id] = "failed in the batch" + (error.empty() ? "" : ": " + error);
   }

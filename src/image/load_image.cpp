@@ -11,6 +11,7 @@
 #include "attnmap/error.hpp"
 #include "attnmap/image.hpp"
 #include "image/orientation.hpp"
+#include "image/png_check.hpp"
 #include "image/transparency.hpp"
 
 namespace attnmap {
@@ -80,6 +81,16 @@ class QuietOpenCV {
   cv::utils::logging::LogLevel previous_;
 };
 
+// The format a file's first bytes announce, for messages; empty when no format attnmap names.
+std::string signature_format(const std::string& b) {
+  if (b.size() >= 3 && b.compare(0, 3, "\xFF\xD8\xFF") == 0) return "JPEG";
+  if (b.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) return "PNG";
+  if (b.compare(0, 2, "BM") == 0) return "BMP";
+  if (b.compare(0, 4, std::string("II*\0", 4)) == 0 || b.compare(0, 4, std::string("MM\0*", 4)) == 0) return "TIFF";
+  if (b.size() >= 12 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) return "WebP";
+  return {};
+}
+
 cv::Mat decode(const fs::path& path, const std::string& bytes) {
   const bool is_jpeg = bytes.size() >= 2 && uint8_t(bytes[0]) == 0xFF && uint8_t(bytes[1]) == 0xD8;
   if (is_jpeg && jpeg_is_truncated(bytes)) {
@@ -88,6 +99,13 @@ cv::Mat decode(const fs::path& path, const std::string& bytes) {
   const bool is_png = bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
   if (is_png && png_is_truncated(bytes)) {
     input_error(path, "the PNG data is truncated (the file ends early); re-download or re-export the image");
+  }
+  // OpenCV's PNG decoder leaves libpng's default error handler in place, which prints a bare
+  // "libpng error: ..." line on stderr; libpng with our handlers judges the file first.
+  if (is_png) {
+    if (const std::string why = detail::png_decode_error(bytes); !why.empty()) {
+      input_error(path, "is not a decodable image: corrupt PNG data (libpng: " + why + "); re-download or re-export the image");
+    }
   }
   cv::Mat decoded;
   try {
@@ -98,8 +116,12 @@ cv::Mat decode(const fs::path& path, const std::string& bytes) {
     decoded.release();
   }
   if (decoded.empty()) {
-    input_error(path, "not a readable image (unsupported format, or a corrupt or truncated file); "
-                      "pass a JPEG, PNG, BMP, TIFF or WebP image");
+    const std::string format = signature_format(bytes);
+    if (format.empty()) {
+      input_error(path, "is not a decodable image: unknown or corrupt format (its first bytes are no JPEG, PNG, BMP, "
+                        "TIFF or WebP signature); pass a JPEG, PNG, BMP, TIFF or WebP image");
+    }
+    input_error(path, "is not a decodable image: corrupt " + format + " data; re-download or re-export the image");
   }
   return decoded;
 }

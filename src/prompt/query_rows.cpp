@@ -5,6 +5,8 @@
 #include "attnmap/error.hpp"
 #include "attnmap/prompt.hpp"
 #include "attnmap/tokenizer.hpp"
+#include "tokenizer/byte_level.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace attnmap {
 namespace {
@@ -19,25 +21,35 @@ std::string lower_ascii(std::string s) {
                                     "; use prompt, last, all, comma-separated positions (e.g. 5,7,-1) or word:WORD");
 }
 
-// Rows of the tokens of the user's text that overlap the first case-insensitive occurrence of word.
+// The exact bytes a token stands for. Byte-level BPE maps every token to whole bytes, which need
+// not be whole UTF-8 characters (the Qwen tokenizer splits "⭐" across two tokens), so offsets come
+// from these bytes; decoding a prefix would turn a cut character into U+FFFD and shift every end.
+std::string token_bytes(const Tokenizer& tokenizer, int64_t id) {
+  const std::string token = tokenizer.id_to_token(id);
+  auto bytes = attnmap::tokenizer::symbols_to_bytes(token);
+  return bytes ? std::move(*bytes) : token;  // an added token stands for its own text, as in decode()
+}
+
+// Rows of the tokens of the user's text that overlap the first case-insensitive (ASCII) occurrence
+// of word. The tokens spell the prompt after the tokenizer's NFC, so the word is normalised too.
 std::vector<int64_t> word_rows(const std::string& spec, const std::string& word, const ChatPrompt& p,
                                const Tokenizer& tokenizer) {
   if (word.empty()) bad_spec(spec, "the word is empty");
-  // Byte span of each prompt token in the decoded prompt, from decoding growing prefixes: a
-  // token's own bytes may be part of a UTF-8 character, so decoding it alone can mislead.
-  std::vector<size_t> ends;
-  std::vector<int64_t> prefix;
+  if (attnmap::tokenizer::find_invalid_utf8(word)) bad_spec(spec, "the word is not valid UTF-8");
+  std::string text;
+  std::vector<size_t> ends;  // byte end of each prompt token in `text`
   for (int64_t i = p.prompt_start; i < p.prompt_end; ++i) {
-    prefix.push_back(p.ids[i]);
-    ends.push_back(tokenizer.decode(prefix).size());
+    text += token_bytes(tokenizer, p.ids[static_cast<size_t>(i)]);
+    ends.push_back(text.size());
   }
-  const std::string text = lower_ascii(tokenizer.decode(prefix));
-  const size_t at = text.find(lower_ascii(word));
+  std::string storage;
+  const std::string wanted = lower_ascii(std::string(attnmap::tokenizer::nfc(word, storage)));
+  const size_t at = lower_ascii(text).find(wanted);
   if (at == std::string::npos) bad_spec(spec, "the prompt does not contain '" + word + "'");
   std::vector<int64_t> rows;
   size_t begin = 0;
   for (size_t k = 0; k < ends.size(); ++k) {
-    if (begin < at + word.size() && ends[k] > at) rows.push_back(p.prompt_start + static_cast<int64_t>(k));
+    if (begin < at + wanted.size() && ends[k] > at) rows.push_back(p.prompt_start + static_cast<int64_t>(k));
     begin = ends[k];
   }
   return rows;

@@ -181,7 +181,7 @@ TEST(LoadImage, ErrorsNameTheFileAndTheFix) {
   write_bytes(dir / "empty.jpg", "");
   expect_error([&] { attnmap::load_image_rgb(dir / "empty.jpg"); }, ErrorKind::Input, {"empty.jpg", "empty"});
   write_bytes(dir / "text.jpg", "hello, I am not a JPEG\n");
-  expect_error([&] { attnmap::load_image_rgb(dir / "text.jpg"); }, ErrorKind::Input, {"text.jpg", "not a readable"});
+  expect_error([&] { attnmap::load_image_rgb(dir / "text.jpg"); }, ErrorKind::Input, {"text.jpg", "not a decodable image", "unknown or corrupt format"});
 
   ASSERT_TRUE(cv::imwrite((dir / "ok.jpg").string(), gradient_bgr(64, 48)));
   ASSERT_TRUE(cv::imwrite((dir / "ok.png").string(), gradient_bgr(64, 48)));

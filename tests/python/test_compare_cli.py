@@ -373,3 +373,23 @@ def test_no_diff_images_when_passing(runs, tmp_path):
     out = tmp_path / "diffs"
     assert compare(*runs, "--diff-images", out).returncode == 0
     assert not out.exists() or not any(out.rglob("*.jpg"))
+
+
+# --- unwritable outputs name the option to change ------------------------------------------------
+
+def test_unwritable_report_names_report_option(runs, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    proc = compare(*runs, "--report", blocker / "r.json")
+    assert_usage_error(proc, str(blocker), "--report")
+    assert "--out" not in proc.stderr
+
+
+def test_unwritable_diff_images_names_diff_images_option(runs, tmp_path):
+    base, cand = runs
+    fx.perturb(cand, layer=1, add=1.0)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    proc = compare(base, cand, "--diff-images", blocker)
+    assert_usage_error(proc, str(blocker), "--diff-images")
+    assert "--out" not in proc.stderr

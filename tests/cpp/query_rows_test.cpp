@@ -1,0 +1,64 @@
+// --query word:WORD with the real Qwen tokenizer, whose byte-level BPE splits some characters across
+// tokens. Expected token indices are HF tokenizers 0.23.3's: the tokens whose
+// encode(text, add_special_tokens=False).offsets overlap the word (see tests/python/test_query_word_rows.py
+// for the same oracle computed live).
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <string>
+#include <vector>
+
+#include "attnmap/prompt.hpp"
+#include "attnmap/tokenizer.hpp"
+
+namespace {
+
+const attnmap::Tokenizer& qwen_tokenizer() {
+  static const attnmap::Tokenizer t = [] {
+    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/qwen_tokenizer.json.gz";
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot open " + path);
+    std::string json;
+    char buf[1 << 16];
+    for (int n; (n = gzread(f, buf, sizeof buf)) > 0;) json.append(buf, static_cast<size_t>(n));
+    gzclose(f);
+    return attnmap::Tokenizer::from_json(json, "qwen_tokenizer.json");
+  }();
+  return t;
+}
+
+// Rows of `word` when the whole sequence is the user's text (prompt_start 0).
+std::vector<int64_t> word_rows(const std::string& text, const std::string& word) {
+  attnmap::ChatPrompt p;
+  p.ids = qwen_tokenizer().encode(text);
+  p.prompt_start = 0;
+  p.prompt_end = static_cast<int64_t>(p.ids.size());
+  return attnmap::resolve_query_rows("word:" + word, p, qwen_tokenizer());
+}
+
+using Rows = std::vector<int64_t>;
+
+TEST(QueryRows, WordSplitAcrossTokensSelectsEveryTokenOfIt) {
+  // HF: ['the', 'Ġstar', 'Ġâ', 'ŃĲ', 'Ġhere'] offsets (0,3) (3,8) (8,10) (9,10) (10,15)
+  EXPECT_EQ(word_rows("the star ⭐ here", "⭐"), (Rows{2, 3}));
+  EXPECT_EQ(word_rows("the star ⭐ here", "star"), (Rows{1}));
+  EXPECT_EQ(word_rows("the star ⭐ here", "here"), (Rows{4}));
+  // HF: ['coffee', 'Ġâĺ', 'ķ', 'Ġcup'] offsets (0,6) (6,8) (7,8) (8,12)
+  EXPECT_EQ(word_rows("coffee ☕ cup", "☕"), (Rows{1, 2}));
+  EXPECT_EQ(word_rows("coffee ☕ cup", "cup"), (Rows{3}));
+  // HF: ['Ç', 'ħ', 'Ġletter'] offsets (0,1) (0,1) (1,8)
+  EXPECT_EQ(word_rows("ǅ letter", "ǅ"), (Rows{0, 1}));
+  EXPECT_EQ(word_rows("ǅ letter", "letter"), (Rows{2}));
+  // HF: 👨‍👩‍👧 family 🇯🇵 flag -> 13 tokens; the flag is (12,14) (13,14) (13,14) (14,15)
+  EXPECT_EQ(word_rows("👨‍👩‍👧 family 🇯🇵 flag", "🇯🇵"), (Rows{8, 9, 10, 11}));
+  EXPECT_EQ(word_rows("👨‍👩‍👧 family 🇯🇵 flag", "👩"), (Rows{3}));
+  EXPECT_EQ(word_rows("👨‍👩‍👧 family 🇯🇵 flag", "flag"), (Rows{12}));
+}
+
+TEST(QueryRows, WordIsMatchedAfterTheTokenizersNfc) {
+  // HF: 'e\u0301t\u00e9' is one token with offsets (0, 4) in the original string.
+  EXPECT_EQ(word_rows("e\u0301t\u00e9", "e\u0301"), (Rows{0}));
+  EXPECT_EQ(word_rows("e\u0301t\u00e9", "\u00e9"), (Rows{0}));
+}
+
+}  // namespace
