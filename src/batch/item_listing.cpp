@@ -82,6 +82,10 @@ std::vector<RunItem> from_manifest(const fs::path& manifest) {
       throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
                                         " has no \"image\" string");
     }
+    if (j.contains("prompt") && !j["prompt"].is_string()) {
+      throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
+                                        " has a \"prompt\" that is not a string");
+    }
     RunItem item;
     const std::string image = j["image"].get<std::string>();
     item.image = fs::path(image).is_absolute() ? fs::path(image) : manifest.parent_path() / image;

@@ -63,7 +63,8 @@ Listing list_batch(const fs::path& dir) {
     const auto record = nlohmann::json::parse(line, nullptr, false);
     if (!record.is_object() || !record.contains("id") || !record["id"].is_string()) continue;
     const std::string id = record["id"].get<std::string>();
-    if (listing.complete.count(id) || record.value("status", "") != "error") continue;
+    // Not value("status", ""): a non-string status must not throw json's type_error.
+    if (listing.complete.count(id) || !record.contains("status") || record["status"] != "error") continue;
     std::string error = record.contains("error") && record["error"].is_string() ? record["error"].get<std::string>() : "";
     if (error.size() > 80) error = error.substr(0, 77) + "...";
     listing.why_not[id] = "failed in the batch" + (error.empty() ? "" : ": " + error);
