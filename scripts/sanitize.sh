@@ -68,7 +68,7 @@ cp examples/scene_circle.png "$work/images/good.png"
 head -c 300 examples/scene_shape.png >"$work/images/corrupt.png"   # a cut-off PNG
 echo "not an image" >"$work/images/text.jpg"
 python -c "from PIL import Image; Image.new('RGB', (8, 8)).save('$work/images/tiny.png')"  # below one patch
-expect 1 "batch over good + corrupt/text/too-small images" -- "$bin" batch --model "$model" --images "$work/images" --out "$work/batch" --no-progress
+expect 1 "batch over good + corrupt/text/too-small images" -- "$bin" batch --model "$model" --images "$work/images" --prompt "$prompt" --out "$work/batch" --no-progress
 ok_items=$(grep -c '"status":"ok"' "$work/batch/summary.jsonl" 2>/dev/null || true)
 err_items=$(grep -c '"status":"error"' "$work/batch/summary.jsonl" 2>/dev/null || true)
 [ "$ok_items" = 1 ] && [ "$err_items" = 3 ] && echo "  ok   summary.jsonl: 1 ok, 3 errors" ||
