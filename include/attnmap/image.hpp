@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 
 namespace attnmap {
@@ -37,6 +38,10 @@ struct PreprocessParams {
 // a PNG tRNS single transparent colour turned white. Throws Error(Input) naming the file for a
 // missing, unreadable, truncated or non-image file.
 cv::Mat load_image_rgb(const std::filesystem::path& path);
+
+// The same decode for bytes already in memory (`name` only labels error messages); load_image_rgb
+// reads the file and calls this. Throws Error(Input) for empty, truncated or non-image bytes.
+cv::Mat load_image_rgb_from_memory(std::string_view bytes, const std::filesystem::path& name);
 
 // transformers' smart_resize (v5): returns {height, width}, both multiples of `factor`, with the area
 // brought into [min_pixels, max_pixels] keeping the aspect ratio. Same double arithmetic and Python

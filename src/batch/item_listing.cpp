@@ -86,6 +86,10 @@ std::vector<Listed> from_manifest(const fs::path& manifest) {
       throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
                                         " has no \"image\" string");
     }
+    if (j.contains("prompt") && !j["prompt"].is_string()) {
+      throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
+                                        " has a \"prompt\" that is not a string");
+    }
     const std::string image = j["image"].get<std::string>();
     const std::string origin = "line " + std::to_string(line_no);
     Listed l;

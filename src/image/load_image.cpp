@@ -163,8 +163,11 @@ cv::Mat to_rgb8(const fs::path& path, const cv::Mat& decoded) {
 
 }  // namespace
 
-cv::Mat load_image_rgb(const fs::path& path) {
-  const std::string bytes = read_bytes(path);
+cv::Mat load_image_rgb(const fs::path& path) { return load_image_rgb_from_memory(read_bytes(path), path); }
+
+cv::Mat load_image_rgb_from_memory(std::string_view view, const fs::path& path) {
+  if (view.empty()) input_error(path, "the file is empty; pass a JPEG, PNG, BMP, TIFF or WebP image");
+  const std::string bytes(view);
   const cv::Mat decoded = decode(path, bytes);
   cv::Mat rgb = to_rgb8(path, decoded);
   if (const auto colour = detail::png_transparent_colour(bytes)) {
