@@ -6,9 +6,11 @@
 #include <functional>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/npy.hpp"
 #include "compare/internal.hpp"
 
 namespace fs = std::filesystem;
@@ -80,5 +82,42 @@ TEST(FuzzRegression, SummaryLineWithNonStringStatusIsIgnored) {
     ADD_FAILURE() << "items differ, yet no error";
   } catch (const attnmap::Error& e) {
     EXPECT_NE(std::string(e.what()).find("failed in the batch: bad image"), std::string::npos) << e.what();
+  }
+}
+
+// Every fuzz finding kept as a seed named regression-* (fuzz/corpus/<harness>/) goes through the
+// reader it crashed and must now fail as attnmap's own input or usage error, or load cleanly.
+namespace {
+std::vector<fs::path> regression_seeds(const std::string& harness) {
+  std::vector<fs::path> seeds;
+  for (const auto& entry : fs::directory_iterator(fs::path(ATTNMAP_FUZZ_CORPUS_DIR) / harness)) {
+    if (entry.path().filename().string().rfind("regression-", 0) == 0) seeds.push_back(entry.path());
+  }
+  return seeds;
+}
+
+void expect_clean(const fs::path& seed, const std::function<void()>& read) {
+  try {
+    read();
+  } catch (const attnmap::Error& e) {
+    EXPECT_TRUE(e.kind() == attnmap::ErrorKind::Input || e.kind() == attnmap::ErrorKind::Usage)
+        << seed << ": " << e.what();
+  }
+}
+}  // namespace
+
+TEST(FuzzRegression, NpySeedsFailCleanly) {
+  const auto seeds = regression_seeds("npy");
+  ASSERT_FALSE(seeds.empty());
+  for (const auto& seed : seeds) expect_clean(seed, [&] { (void)attnmap::load_npy(seed); });
+}
+
+TEST(FuzzRegression, AttentionJsonSeedsFailCleanly) {
+  const auto seeds = regression_seeds("attention_json");
+  ASSERT_FALSE(seeds.empty());
+  for (const auto& seed : seeds) {
+    const fs::path dir = fresh_dir("attention_json_" + seed.stem().string());
+    fs::copy_file(seed, dir / "attention.json");
+    expect_clean(seed, [&] { (void)attnmap::compare_detail::load_run_folder(dir, false); });
   }
 }
