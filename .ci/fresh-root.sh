@@ -95,10 +95,10 @@ for cmd in "$@"; do
   echo "fresh-root[$name]: '$cmd' exited $rc after ${secs}s (log $logs/cmd$i.log)"
   if [ $rc -ne 0 ]; then
     echo "---- last 60 lines of $logs/cmd$i.log ----"
-    tail -n 60 "$logs/cmd$i.log" | grep -v "WARNING: Location 'file://"
+    tail -n 60 "$logs/cmd$i.log" | grep -av "WARNING: Location 'file://"
     exit 1
   fi
-  tail -n "${CI_TAIL_LINES:-8}" "$logs/cmd$i.log" | grep -v "WARNING: Location 'file://" | sed 's/^/  | /'
+  tail -n "${CI_TAIL_LINES:-8}" "$logs/cmd$i.log" | grep -av "WARNING: Location 'file://" | sed 's/^/  | /'
 done
 echo "fresh-root[$name]: disk used by the root: $(du -sh --one-file-system "$root" 2>/dev/null | cut -f1)"
 if [ "${CI_KEEP_ROOT:-0}" != 1 ]; then release_root && rm -rf "$root"; fi
