@@ -9,7 +9,7 @@ layer's attention materialised (what Python attention tools do); and attnmap's c
 extraction (--layers 0 vs every layer inside batch, and the exported module's forward alone vs
 forward + attention rows of every layer).
 
-    python3 bench/batch_bench.py --model build/models/demo.pt --checkpoint models/demo-qwen2_5_vl --count 200
+    .venv/bin/python bench/batch_bench.py --model build/models/demo.pt --checkpoint models/demo-qwen2_5_vl --count 200
     python3 bench/batch_bench.py --model rand7b.pt --checkpoint rand7b/ --device cuda --size 1000 --count 200
 
 Without --size the images are the demo model's scenes (<= 64 image tokens) with their questions; with
@@ -27,18 +27,15 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from bench_common import load_average, machine, parse_size, run_child  # noqa: E402
-from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window  # noqa: E402
+from bench_common import load_average, machine, parse_size, run_child
+from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window
 
 PARTS = ("batch", "variants", "module", "transformers")
 
 
 def make_scenes(folder: pathlib.Path, count: int, seed: int):
-    from demo.scenes import make_scene  # the demo model's own scene generator
+    from attnmap_tools.demo.scenes import make_scene  # the demo model's own scene generator
 
     lines = []
     for i in range(count):
@@ -50,7 +47,7 @@ def make_scenes(folder: pathlib.Path, count: int, seed: int):
 
 
 def make_sized(folder: pathlib.Path, count: int, height: int, width: int, distinct: int, prompt: str):
-    import hf_reference as ref
+    from attnmap_tools.testing import hf_reference as ref
 
     paths = []
     for i in range(min(count, distinct)):

@@ -100,10 +100,10 @@ do_checkpoint() {
   rm -f "$STATE/checkpoint.done"
   # SHAPE / RANDOM_ARGS only for a quick smoke run (e.g. SHAPE=tiny, RANDOM_ARGS="--text-layers 1").
   # shellcheck disable=SC2086
-  "$PY" tools/make_random_checkpoint.py --shape "${SHAPE:-7b}" --dtype bf16 --seed 0 --out-checkpoint "$CKPT" \
+  "$PY" -m attnmap_tools.testing.make_random_checkpoint --shape "${SHAPE:-7b}" --dtype bf16 --seed 0 --out-checkpoint "$CKPT" \
     --device "$DEVICE" ${RANDOM_ARGS:-}
   local t=$SECONDS
-  "$PY" tools/export.py --checkpoint "$CKPT" --out "$MODEL" --dtype bf16
+  "$PY" -m attnmap_tools.export --checkpoint "$CKPT" --out "$MODEL" --dtype bf16
   echo "export: $((SECONDS - t)) s"
   "$BIN" info --model "$MODEL"
   du -sh "$CKPT" "$MODEL"
@@ -135,7 +135,7 @@ do_memory() {
 # skip on a machine without a GPU, so this is the only place they run.
 do_cuda_tests() {
   ATTNMAP_BIN="$BIN" ATTNMAP_DEMO_MODEL="$ROOT/build-gpu/models/demo.pt" ATTNMAP_CACHE_DIR="$STATE/cache" \
-    PYTHONPATH="$ROOT/tools:$ROOT/tests/python" "$PY" -m pytest -q -rs -p no:cacheprovider \
+    PYTHONPATH="$ROOT/tools" "$PY" -m pytest -q -rs -p no:cacheprovider \
     tests/python/test_cuda_cli.py tests/python/test_run_cli.py
 }
 

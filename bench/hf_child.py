@@ -12,16 +12,11 @@ when the device (or, under an RLIMIT_AS cap, the CPU allocator) runs out of memo
 """
 import argparse
 import json
-import pathlib
 import sys
 import time
 import warnings
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-
-import torch  # noqa: E402
+import torch
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -36,7 +31,7 @@ def load_processor(ckpt: str, max_pixels: int = 0):
     """The HF processor (PIL image processor on transformers 5, AutoProcessor before), with the
     pixel budget raised so that the benchmark's images are not downscaled."""
     try:
-        import hf_reference as ref
+        from attnmap_tools.testing import hf_reference as ref
 
         processor = ref.load_processor(ckpt)
     except ImportError:  # transformers 4.x: no PIL-backend module
@@ -54,7 +49,7 @@ def load_processor(ckpt: str, max_pixels: int = 0):
 
 
 def build_inputs(processor, image, prompt: str) -> dict:
-    import hf_reference as ref  # the tests' oracle input builder, so bench and tests feed transformers alike
+    from attnmap_tools.testing import hf_reference as ref  # the tests' oracle input builder, so bench and tests feed transformers alike
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -132,7 +127,7 @@ def cmd_eager(args) -> dict:
 
 
 def cmd_module(args) -> dict:
-    from attnmap_tools.positions import get_rope_index
+    from attnmap_tools.testing.positions import get_rope_index
 
     dtype = pick_dtype(args.dtype, args.device)
     processor = load_processor(args.checkpoint, args.max_pixels)

@@ -29,11 +29,9 @@ import zipfile
 from typing import Optional, Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from bench_common import load_average, machine, parse_size, run_child  # noqa: E402
-from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window  # noqa: E402
+from bench_common import load_average, machine, parse_size, run_child
+from gpu_sampler import GpuSampler, baseline_used_mib, summarize, window
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -71,7 +69,7 @@ def weights_line(model_pt: str, dtype: str, device: str) -> Tuple[str, Optional[
 
 
 def make_image(path: pathlib.Path, height: int, width: int) -> None:
-    import hf_reference as ref
+    from attnmap_tools.testing import hf_reference as ref
 
     ref.synthetic_image(height, width, seed=height).save(path)
 

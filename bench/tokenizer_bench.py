@@ -20,10 +20,9 @@ import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+from bench_common import cpu_model  # found next to this script: the bench scripts run by file path
 
-from bench_common import cpu_model  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 FIXTURE = ROOT / "tests" / "data" / "tokenizer" / "qwen_tokenizer.json.gz"
 

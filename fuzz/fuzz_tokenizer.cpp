@@ -17,7 +17,7 @@ namespace {
 
 const attnmap::Tokenizer& tokenizer() {
   static const attnmap::Tokenizer t = [] {
-    const std::string path = std::string(ATTNMAP_FUZZ_DATA_DIR) + "/qwen_tokenizer.json.gz";
+    const std::string path = std::string(ATTNMAP_FUZZ_DATA_DIR) + "/tokenizer/qwen_tokenizer.json.gz";
     gzFile f = gzopen(path.c_str(), "rb");
     if (!f) {
       std::fprintf(stderr, "cannot open %s\n", path.c_str());

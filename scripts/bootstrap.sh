@@ -27,6 +27,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -r tools/requirements.txt
   echo "$want" > "$stamp"
 fi
+# The tools themselves (pyproject.toml: attnmap_tools, the attnmap-export command), editable so that
+# they run from this checkout; their dependencies are the pinned ones above. Re-installed when
+# pyproject.toml or the checkout's path changes, or when the command is missing.
+pkg_stamp=.venv/.package.sha
+pkg_want=$( (sha256sum pyproject.toml; pwd) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$pkg_stamp" 2>/dev/null)" != "$pkg_want" ] || [ ! -x .venv/bin/attnmap-export ]; then
+  echo "bootstrap: installing the attnmap_tools package (editable, pyproject.toml)" >&2
+  .venv/bin/python -m pip install -q --no-deps -e .
+  echo "$pkg_want" > "$pkg_stamp"
+fi
 if ! command -v cmake >/dev/null 2>&1 || ! cmake --version | grep -qE 'version (3\.(2[0-9]|3[0-9])|[4-9])'; then
   .venv/bin/python -m pip install -q cmake==4.4.4
 fi

@@ -15,7 +15,7 @@ namespace {
 
 const attnmap::Tokenizer& qwen_tokenizer() {
   static const attnmap::Tokenizer t = [] {
-    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/qwen_tokenizer.json.gz";
+    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/tokenizer/qwen_tokenizer.json.gz";
     gzFile f = gzopen(path.c_str(), "rb");
     if (!f) throw std::runtime_error("cannot open " + path);
     std::string json;

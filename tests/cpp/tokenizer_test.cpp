@@ -1,5 +1,5 @@
 // The tokenizer against Hugging Face `tokenizers` 0.23.3: every expected id and decoded string in
-// tests/data/tokenizer/ was produced by tools/tokenizer_reference.py from HF, never by attnmap.
+// tests/data/tokenizer/ was produced by attnmap_tools.testing.tokenizer_reference (tools/) from HF, never by attnmap.
 #include <gtest/gtest.h>
 #include <zlib.h>
 

@@ -14,7 +14,7 @@ namespace {
 const char* kScriptedCpuOom =
     "The following operation failed in the TorchScript interpreter.\n"
     "Traceback of TorchScript, serialized code (most recent call last):\n"
-    "  File \"code/__torch__/attnmap_tools/vision.py\", line 40, in forward\n"
+    "  File \"code/__torch__/attnmap_tools/export/vision.py\", line 40, in forward\n"
     "    _9 = torch.scaled_dot_product_attention(q, k, v, scale=0.125)\n"
     "         ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~ <--- HERE\n"
     "RuntimeError: [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "

@@ -1,12 +1,9 @@
 """Shared pytest fixtures: where the built attnmap binary and the tools live."""
 import os
 import pathlib
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
 
 
 def missing_build_output(reason):
@@ -20,7 +17,7 @@ def missing_build_output(reason):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A tiny random Qwen2.5-VL checkpoint and its attnmap export, shared by the CLI tests."""
-    import hf_reference as ref
+    from attnmap_tools.testing import hf_reference as ref
 
     work = tmp_path_factory.mktemp("tiny_model")
     ckpt = ref.make_checkpoint(work / "ckpt", seed=11)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import hf_reference as ref
+from attnmap_tools.testing import hf_reference as ref
 from conftest import missing_build_output
 
 PROMPT = "What is in the picture?"

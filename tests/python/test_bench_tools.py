@@ -1,9 +1,9 @@
 """The benchmark tooling that can be checked without a GPU: random checkpoints in the real shapes
-(tools/make_random_checkpoint.py), the GPU sampler's parsing and steady-state averaging
+(attnmap_tools.testing.make_random_checkpoint), the GPU sampler's parsing and steady-state averaging
 (bench/gpu_sampler.py), child-process measurement (bench/bench_common.py) and the batch bench's
-summary watcher. The CUDA paths themselves run only on a GPU machine (bench/gpu_bench.sh)."""
+summary watcher. The CUDA paths themselves run only on a GPU machine (bench/gpu_bench.sh).
+bench/ is on the import path through pyproject.toml's [tool.pytest.ini_options] pythonpath."""
 import json
-import pathlib
 import subprocess
 import sys
 import time
@@ -11,22 +11,18 @@ import time
 import pytest
 import torch
 
-import hf_reference as ref
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from attnmap_tools import random_checkpoint as rc  # noqa: E402
-import bench_common  # noqa: E402
-import gpu_sampler  # noqa: E402
+import bench_common
+import gpu_sampler
+from attnmap_tools.testing import hf_reference as ref
+from attnmap_tools.testing import random_checkpoint as rc
 
 
 @pytest.fixture(scope="module")
 def random_tiny(tmp_path_factory):
-    """tools/make_random_checkpoint.py as a user runs it: tiny.py's widths, 2 decoder layers, 3 vision
+    """make_random_checkpoint as a user runs it: tiny.py's widths, 2 decoder layers, 3 vision
     blocks, 8 MiB shards so that the sharded layout (index file) is used."""
     ckpt = tmp_path_factory.mktemp("random_tiny") / "ckpt"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_random_checkpoint.py"), "--shape", "tiny",
+    proc = subprocess.run([sys.executable, "-m", "attnmap_tools.testing.make_random_checkpoint", "--shape", "tiny",
                            "--out-checkpoint", str(ckpt), "--text-layers", "2", "--vision-layers", "3", "--seed", "5",
                            "--max-shard-gb", str(8 / 1024)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -98,7 +94,6 @@ def test_random_checkpoint_loads_in_transformers(random_tiny):
 
 
 def test_random_checkpoint_exports_and_attnmap_reads_it(random_tiny, attnmap_bin, tmp_path):
-    sys.path.insert(0, str(ROOT / "bench"))
     from memory_bench import model_metadata
 
     ckpt = random_tiny

@@ -1,4 +1,4 @@
-"""`attnmap compare` end to end on synthetic run and batch folders (tools/make_compare_fixtures.py).
+"""`attnmap compare` end to end on synthetic run and batch folders (attnmap_tools.testing.make_compare_fixtures).
 
 Expected figures follow from the perturbations, not from the tool's own output.
 """
@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import make_compare_fixtures as fx
+from attnmap_tools.testing import make_compare_fixtures as fx
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

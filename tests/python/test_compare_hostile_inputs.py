@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import make_compare_fixtures as fx
+from attnmap_tools.testing import make_compare_fixtures as fx
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import hf_reference as ref
+from attnmap_tools.testing import hf_reference as ref
 
 PROMPT = "Where is the brightest part?"
 

@@ -3,7 +3,7 @@
 Held-out scenes come from the generator with seed HELD_OUT_SEED (training uses seed 0); the truth (answer
 word, bounding box) comes from the generator, never from stored expectations. The same scoring
 (demo.focus.score) is applied to two producers of (prediction, map) records:
-  * the transformers reference (tools/demo/evaluate.py's Evaluator) on the checkpoint folder;
+  * the transformers reference (attnmap_tools.demo.evaluate's Evaluator) on the checkpoint folder;
   * the C++ CLI (`$ATTNMAP_BIN run`) on the exported model `$ATTNMAP_DEMO_MODEL` (skipped until both exist).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from demo import focus, scenes
+from attnmap_tools.demo import focus, scenes
 from conftest import missing_build_output
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_scoring_logic_on_constructed_maps():
 
 def reference_records(count: int) -> list[focus.Record]:
     torch = pytest.importorskip("torch")
-    from demo.evaluate import Evaluator
+    from attnmap_tools.demo.evaluate import Evaluator
 
     torch.set_num_threads(1)
     ev = Evaluator(CHECKPOINT)

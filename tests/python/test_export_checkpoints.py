@@ -1,4 +1,4 @@
-"""tools/export.py on checkpoint variants and broken checkpoints: both hub key layouts, sharded
+"""attnmap-export on checkpoint variants and broken checkpoints: both hub key layouts, sharded
 weights, flat (pre-v5) config.json, metadata contents, extra files, focus layer, clear errors."""
 import json
 import pathlib
@@ -9,10 +9,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-import hf_reference as R
-from attnmap_tools import exporter
-from attnmap_tools.checkpoint import CheckpointError
-from attnmap_tools.config import ConfigError
+from attnmap_tools.testing import hf_reference as R
+from attnmap_tools.export import exporter
+from attnmap_tools.export.checkpoint import CheckpointError
+from attnmap_tools.export.config import ConfigError
 
 # torch.jit.load warns that TorchScript is deprecated; it is still the format libtorch loads.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from attnmap_tools.config import ConfigError, parse_config
-from attnmap_tools.metadata import preprocess_section
+from attnmap_tools.export.config import ConfigError, parse_config
+from attnmap_tools.export.metadata import preprocess_section
 
 # The layout of the hub's Qwen/Qwen2.5-VL-3B-Instruct config.json (flat text parameters, rope_scaling).
 HUB_3B = {

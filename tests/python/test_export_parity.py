@@ -1,6 +1,6 @@
 """Parity of the exported TorchScript model with transformers' eager Qwen2.5-VL (the oracle).
 
-Tiny random checkpoints (two seeds, tied and untied embeddings) are exported with tools/export.py,
+Tiny random checkpoints (two seeds, tied and untied embeddings) are exported with attnmap-export,
 the .pt is run in a fresh process, and its attention rows / logits are compared with
 `Qwen2_5_VLForConditionalGeneration(attn_implementation="eager")` fed exactly what the HF processor
 makes. Image sizes cover: windows partial in both directions with a grid larger than one window
@@ -10,7 +10,7 @@ by smart_resize, and two images in one prompt.
 import pytest
 import torch
 
-import hf_reference as R
+from attnmap_tools.testing import hf_reference as R
 
 ATOL = 1e-5
 
@@ -162,8 +162,8 @@ def test_bf16_module_runs_close_to_fp32_reference(seed_run):
 
 
 def test_positions_reference_matches_transformers(seed_run):
-    """tools/attnmap_tools/positions.py (ported by the C++ runner) equals HF's get_rope_index."""
-    from attnmap_tools.positions import get_rope_index
+    """attnmap_tools.testing.positions (the reference the C++ runner ports) equals HF's get_rope_index."""
+    from attnmap_tools.testing.positions import get_rope_index
 
     hf = seed_run["hf"]
     image = hf.config.image_token_id

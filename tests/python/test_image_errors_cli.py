@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-import hf_reference as ref
+from attnmap_tools.testing import hf_reference as ref
 
 
 def png_chunks(data: bytes):

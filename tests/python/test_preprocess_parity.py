@@ -14,7 +14,7 @@ from transformers.image_transforms import convert_to_rgb
 from transformers.image_utils import load_image
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-import make_test_images
+from attnmap_tools.testing import make_test_images
 from conftest import missing_build_output
 
 EXIT_INPUT = 3

@@ -1,6 +1,6 @@
 """`--query word:WORD` against HF tokenizers' offsets, end to end through `attnmap run --dump-inputs`.
 
-The tiny model carries the real Qwen tokenizer (tests/data/qwen_tokenizer.json.gz), whose byte-level
+The tiny model carries the real Qwen tokenizer (tests/data/tokenizer/qwen_tokenizer.json.gz), whose byte-level
 BPE splits many characters (emoji, CJK, letters such as U+01C5) across tokens. The oracle: the tokens
 of the prompt whose HF offsets (characters of the prompt) overlap the first ASCII-case-insensitive
 occurrence of WORD, as README documents ("the prompt tokens that spell WORD").
@@ -12,10 +12,11 @@ import subprocess
 import numpy as np
 import pytest
 
-import hf_reference as ref
+from attnmap_tools.testing import TOKENIZER_FIXTURE
+from attnmap_tools.testing import hf_reference as ref
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TOKENIZER = ROOT / "tests" / "data" / "qwen_tokenizer.json.gz"
+TOKENIZER = TOKENIZER_FIXTURE
 VISION_END = "<|vision_end|>"
 
 CASES = [

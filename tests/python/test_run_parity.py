@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import hf_reference as ref
+from attnmap_tools.testing import hf_reference as ref
 
 BIN = os.environ.get("ATTNMAP_BIN", "")
 PROMPT = "Where is the red door? Describe it."

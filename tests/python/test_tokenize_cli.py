@@ -2,14 +2,13 @@
 import gzip
 import json
 import os
-import pathlib
 import subprocess
 
 import pytest
+from attnmap_tools.testing import TOKENIZER_FIXTURE
 from conftest import missing_build_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "data" / "tokenizer" / "qwen_tokenizer.json.gz"
+FIXTURE = TOKENIZER_FIXTURE
 BIN = os.environ.get("ATTNMAP_BIN")
 
 

@@ -13,6 +13,7 @@ from transformers import (PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLF
                           Qwen2_5_VLProcessor)
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from ..testing.processor import ImageOnlyProcessor
 from . import tokenizer as demo_tok
 
 OPENAI_CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -72,16 +73,6 @@ def write_tokenizer_files(out: pathlib.Path, tokenizer_json: dict) -> None:
     (out / "preprocessor_config.json").write_text(json.dumps(preprocessor_config(), indent=2) + "\n")
 
 
-class _ImageOnlyProcessor(Qwen2_5_VLProcessor):
-    """Qwen2_5_VLProcessor without a video processor: the video processor class needs torchvision, which
-    is not installed (nor needed: the demo has no videos). Image/text processing is the stock code."""
-
-    def check_argument_for_proper_class(self, argument_name, argument):
-        if argument_name == "video_processor" and argument is None:
-            return None
-        return super().check_argument_for_proper_class(argument_name, argument)
-
-
 def load_processor(folder: pathlib.Path) -> Qwen2_5_VLProcessor:
     """The HF processor for the checkpoint, with the PIL image backend (what the C++ preprocessing mirrors)."""
     folder = pathlib.Path(folder)
@@ -92,7 +83,7 @@ def load_processor(folder: pathlib.Path) -> Qwen2_5_VLProcessor:
         temporal_patch_size=pp["temporal_patch_size"], merge_size=pp["merge_size"],
         image_mean=pp["image_mean"], image_std=pp["image_std"])
     template = json.loads((folder / "chat_template.json").read_text())["chat_template"]
-    return _ImageOnlyProcessor(image_processor=image_processor, tokenizer=tok, chat_template=template)
+    return ImageOnlyProcessor(image_processor=image_processor, tokenizer=tok, chat_template=template)
 
 
 def load_model(folder: pathlib.Path) -> Qwen2_5_VLForConditionalGeneration:

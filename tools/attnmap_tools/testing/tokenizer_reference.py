@@ -11,7 +11,7 @@ tests/data/tokenizer/:
   decode.json             id sequences and HF's decode of them (skip_special_tokens false and true)
   versions.json           the tokenizers version that produced the ids
 
-    python3 tools/tokenizer_reference.py --tokenizer /path/to/tokenizer.json
+    python3 -m attnmap_tools.testing.tokenizer_reference --tokenizer /path/to/tokenizer.json
 
 The ids are never produced by attnmap itself: only `tokenizers` (pinned in tools/requirements.txt).
 """
@@ -25,8 +25,9 @@ import unicodedata
 import tokenizers
 from tokenizers import Tokenizer
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-OUT = ROOT / "tests" / "data" / "tokenizer"
+from attnmap_tools.testing import TOKENIZER_FIXTURE
+
+OUT = TOKENIZER_FIXTURE.parent
 RANDOM_SEED = 20250101
 RANDOM_COUNT = 2500
 

@@ -1,6 +1,6 @@
 """Write the sample scenes under examples/ (a seed training never uses), one PNG + one prompt file each.
 
-    python3 tools/demo/make_examples.py --out examples --seed 4242
+    python3 -m attnmap_tools.demo.make_examples --out examples --seed 4242
 
 For each wanted question form the first scene of the stream that asks it is taken (no cherry-picking on
 model output). Each example gets NAME.png, NAME.txt (the prompt) and NAME.json (truth: answer and bbox).
@@ -10,12 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from demo import scenes
+from attnmap_tools.demo import scenes
 
 WANTED = {  # file stem -> predicate on the question
     "scene_circle": lambda q: q == "What color is the circle?",

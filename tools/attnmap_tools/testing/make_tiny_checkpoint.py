@@ -1,13 +1,10 @@
 #!/usr/bin/env python3
 """Write a tiny random Qwen2.5-VL checkpoint folder (real Qwen tokenizer, small dims) for tests/demos.
 
-    python3 tools/make_tiny_checkpoint.py --seed 0 --out-checkpoint /tmp/tiny [--untied] [--focus-layer N]
+    python3 -m attnmap_tools.testing.make_tiny_checkpoint --seed 0 --out-checkpoint /tmp/tiny [--untied] [--focus-layer N]
 """
 import argparse
-import pathlib
 import sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 
 def main() -> int:
@@ -16,13 +13,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--untied", action="store_true", help="separate lm_head instead of tied embeddings")
     ap.add_argument("--tokenizer-json", default=None,
-                    help="tokenizer.json to copy (default: tests/data/qwen_tokenizer.json.gz)")
+                    help="tokenizer.json to copy (default: tests/data/tokenizer/qwen_tokenizer.json.gz)")
     ap.add_argument("--focus-layer", type=int, default=None, help="store attnmap_focus_layer in config.json")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    from attnmap_tools.tiny import make_tiny_checkpoint
+    from attnmap_tools.testing.tiny import make_tiny_checkpoint
 
     extra = None if args.focus_layer is None else {"attnmap_focus_layer": args.focus_layer}
     out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra)

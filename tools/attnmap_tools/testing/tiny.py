@@ -11,7 +11,8 @@ import pathlib
 import shutil
 from typing import Optional
 
-from .chat_template import QWEN2_5_VL_CHAT_TEMPLATE
+from ..export.chat_template import QWEN2_5_VL_CHAT_TEMPLATE
+from . import TOKENIZER_FIXTURE
 
 # Preprocessing as in the real checkpoints' preprocessor_config.json.
 PREPROCESSOR_CONFIG = {
@@ -90,7 +91,7 @@ def tokenizer_json_text(tokenizer_json: Optional[str] = None) -> bytes:
     if tokenizer_json:
         p = pathlib.Path(tokenizer_json)
     else:
-        p = pathlib.Path(__file__).resolve().parents[2] / "tests" / "data" / "qwen_tokenizer.json.gz"
+        p = TOKENIZER_FIXTURE
     data = p.read_bytes()
     return gzip.decompress(data) if p.suffix == ".gz" else data
 

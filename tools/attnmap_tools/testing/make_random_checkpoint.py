@@ -2,20 +2,17 @@
 """Write a Hugging Face Qwen2.5-VL checkpoint folder with random weights in the real 7B or 3B shape
 (or tiny.py's test shape), for benchmarks: hub-style config.json, sharded safetensors, the real Qwen
 tokenizer, preprocessor config and chat template. Loads with transformers' from_pretrained and
-exports with tools/export.py. RAM needed: the largest tensor (~1 GB for 7B), not the model.
+exports with attnmap-export. RAM needed: the largest tensor (~1 GB for 7B), not the model.
 
-    python3 tools/make_random_checkpoint.py --shape 7b --out-checkpoint /tmp/rand7b [--dtype bf16]
+    python3 -m attnmap_tools.testing.make_random_checkpoint --shape 7b --out-checkpoint /tmp/rand7b [--dtype bf16]
         [--text-layers N] [--vision-layers N] [--seed S] [--std 0.02] [--device cpu|cuda]
 
 --text-layers / --vision-layers shrink the depth but keep the real widths (a CPU smoke test of the
 7B path); the vision tower keeps the full-attention blocks below the new depth, or its last block.
 """
 import argparse
-import pathlib
 import sys
 import time
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 
 def main() -> int:
@@ -30,9 +27,9 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="where to draw the numbers (cuda is faster; values differ)")
     ap.add_argument("--max-shard-gb", type=float, default=4.0, help="safetensors shard size limit, GiB")
     ap.add_argument("--tokenizer-json", default=None,
-                    help="tokenizer.json to copy (default: tests/data/qwen_tokenizer.json.gz)")
+                    help="tokenizer.json to copy (default: tests/data/tokenizer/qwen_tokenizer.json.gz)")
     args = ap.parse_args()
-    from attnmap_tools.random_checkpoint import make_random_checkpoint
+    from attnmap_tools.testing.random_checkpoint import make_random_checkpoint
 
     t0 = time.time()
     try:

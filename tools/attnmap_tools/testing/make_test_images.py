@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the images the image-path tests decode: assorted sizes, aspect ratios, PIL modes, EXIF
 orientations, plus broken files for the error paths. Deterministic (fixed seed), so a failure is
-reproducible: `python3 tools/make_test_images.py OUT_DIR`.
+reproducible: `python3 -m attnmap_tools.testing.make_test_images OUT_DIR`.
 """
 import io
 import struct

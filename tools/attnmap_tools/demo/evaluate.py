@@ -1,6 +1,6 @@
 """Held-out check of the demo checkpoint with transformers (eager attention), the reference for the C++ CLI.
 
-    python3 tools/demo/evaluate.py --checkpoint models/demo-qwen2_5_vl --seed 12345 --count 100
+    python3 -m attnmap_tools.demo.evaluate --checkpoint models/demo-qwen2_5_vl --seed 12345 --count 100
 
 Prints the answer accuracy (greedy first answer token = argmax of the logits at the last prompt position,
 after "<|im_start|>assistant\\n") and the focus-map hit rate (argmax cell of the focus layer's map touches
@@ -11,14 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
-
-if __package__ in (None, ""):  # run as a script: make `demo` importable from tools/
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
 import torch
 
-from demo import focus, model as demo_model, scenes
+from attnmap_tools.demo import focus, model as demo_model, scenes
 
 
 class Evaluator:

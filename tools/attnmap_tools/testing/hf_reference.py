@@ -1,9 +1,9 @@
 """Shared oracle code for the Python tests: tiny checkpoints, HF processor inputs, transformers' eager
 attentions, and running an exported attnmap file in a fresh process.
 
-Run as a script (`python3 hf_reference.py run-exported MODEL.pt REQUEST.pt RESULT.pt`) it loads the
-TorchScript file with torch.jit.load only (no attnmap_tools import), so the comparison proves the
-saved file is self-contained.
+Run as a script (`python3 .../hf_reference.py run-exported MODEL.pt REQUEST.pt RESULT.pt`, by file
+path, which `run_exported` does) it loads the TorchScript file with torch.jit.load only (no
+attnmap_tools import), so the comparison proves the saved file is self-contained.
 """
 import json
 import os
@@ -15,22 +15,20 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-TOKENIZER_FIXTURE = ROOT / "tests" / "data" / "qwen_tokenizer.json.gz"
 THREADS = 2
 
 
 def make_checkpoint(out_dir, seed: int, tied: bool = True, extra_config: Optional[dict] = None) -> str:
-    sys.path.insert(0, str(ROOT / "tools"))
-    from attnmap_tools.tiny import make_tiny_checkpoint
+    from attnmap_tools.testing import TOKENIZER_FIXTURE
+    from attnmap_tools.testing.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(str(out_dir), seed=seed, tie_word_embeddings=tied,
                                 tokenizer_json=str(TOKENIZER_FIXTURE), extra_config=extra_config)
 
 
 def export_checkpoint(ckpt, out_pt, dtype: str = "fp32", extra_args: Optional[List[str]] = None) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (as a user would)."""
-    cmd = [sys.executable, str(ROOT / "tools" / "export.py"), "--checkpoint", str(ckpt), "--out", str(out_pt),
+    """Run the real CLI in a subprocess (as a user would: `attnmap-export` is this module's main)."""
+    cmd = [sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(ckpt), "--out", str(out_pt),
            "--dtype", dtype, "--threads", str(THREADS)] + list(extra_args or [])
     return subprocess.run(cmd, capture_output=True, text=True, env=_env())
 
@@ -47,17 +45,11 @@ def load_processor(ckpt):
     AutoProcessor also insists on the video processor, which needs torchvision; images never use it,
     so the processor is assembled from its parts with the video slot left empty.
     """
-    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+    from transformers import AutoTokenizer
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    class ImageOnlyProcessor(Qwen2_5_VLProcessor):
-        def check_argument_for_proper_class(self, argument_name, argument):
-            if argument_name == "video_processor" and argument is None:
-                return None
-            return super().check_argument_for_proper_class(argument_name, argument)
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    from attnmap_tools.checkpoint import read_chat_template
+    from attnmap_tools.export.checkpoint import read_chat_template
+    from attnmap_tools.testing.processor import ImageOnlyProcessor
 
     ckpt = pathlib.Path(ckpt)
     template, _ = read_chat_template(ckpt)  # chat_template.jinja / .json / tokenizer_config.json

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from .config import parse_config
+from ..export.config import parse_config
 from .tiny import tiny_config_dict, write_processor_files
 
 # Text parameters of the hub config.json files (docs: /work/shared/docs/qwen2_5_vl_spec.md section 6).
@@ -103,7 +103,7 @@ def tensor_plan(config: dict) -> List[Tuple[str, List[int]]]:
     """(hub key, shape) of every stored tensor, in module order. Taken from attnmap's own module built
     on the meta device (its parameter names are the hub keys export.py loads); a tied lm_head is not
     stored, as on the hub."""
-    from .model import AttnMapQwen2_5_VL
+    from ..export.model import AttnMapQwen2_5_VL
 
     cfg = parse_config(config)
     with torch.device("meta"):

@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from . import __version__
+from .. import __version__
 from .chat_template import DEFAULT_SYSTEM_PROMPT
 from .config import ModelConfig
 

@@ -1,6 +1,6 @@
 """Train the attnmap demo model (a tiny Qwen2.5-VL) on synthetic shape scenes, on CPU.
 
-    python3 tools/demo/train.py --out models/demo-qwen2_5_vl --seed 0 [--steps N] [--minutes 18]
+    python3 -m attnmap_tools.demo.train --out models/demo-qwen2_5_vl --seed 0 [--steps N] [--minutes 18]
 
 Inputs are made by the stock HF Qwen2_5_VLProcessor (PIL image backend) from our tokenizer and chat
 template, exactly as at inference, in a DataLoader worker process (`--workers 1`) so that the main process
@@ -16,17 +16,13 @@ import argparse
 import json
 import math
 import pathlib
-import sys
 import time
-
-if __package__ in (None, ""):  # run as a script: make `demo` importable from tools/
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import torch
 from tokenizers import Tokenizer
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from demo import focus, model as demo_model, scenes, tokenizer as demo_tok
+from attnmap_tools.demo import focus, model as demo_model, scenes, tokenizer as demo_tok
 
 
 class CellProbe(torch.nn.Module):
