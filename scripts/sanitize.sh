@@ -26,7 +26,7 @@ if [ ! -f "$model" ]; then
   if [ ! -f "$model" ]; then
     echo "sanitize.sh: exporting the demo model to $model"
     mkdir -p build-asan/models
-    PYTHONPATH=tools python tools/export.py --checkpoint models/demo-qwen2_5_vl --out "$model" --dtype fp32 >/dev/null ||
+    python -m attnmap_tools.export --checkpoint models/demo-qwen2_5_vl --out "$model" --dtype fp32 >/dev/null ||
       { echo "sanitize.sh: demo export failed" >&2; exit 2; }
   fi
 fi

@@ -6,7 +6,6 @@ of the prompt whose HF offsets (characters of the prompt) overlap the first ASCI
 occurrence of WORD, as README documents ("the prompt tokens that spell WORD").
 """
 import gzip
-import pathlib
 import subprocess
 
 import numpy as np
@@ -15,7 +14,6 @@ import pytest
 from attnmap_tools.testing import TOKENIZER_FIXTURE
 from attnmap_tools.testing import hf_reference as ref
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOKENIZER = TOKENIZER_FIXTURE
 VISION_END = "<|vision_end|>"
 
