@@ -20,7 +20,7 @@ work=${CI_WORK:-/tmp/attnmap-ci}
 base=$work/debian-base.tar
 root=$work/$name/root
 logs=$work/$name
-mkdir -p "$logs"
+mkdir -p "$logs" && rm -f "$logs"/cmd*.log
 
 die() { echo "fresh-root[$name]: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mounts)"
