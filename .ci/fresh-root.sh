@@ -12,6 +12,13 @@
 # and kept as a tarball; each call unpacks a new copy of it. Every command's output goes to
 # $CI_WORK/NAME/cmdN.log; a failing command prints its log's tail and stops the rest (exit 1).
 set -uo pipefail
+# Everything runs in a private mount namespace: the root's /proc, /sys and /dev binds never reach
+# the host's mount table (no propagation back through shared mounts), and they vanish with the
+# namespace even if this script is killed.
+if [ -z "${ATTNMAP_FRESH_ROOT_NS:-}" ]; then
+  export ATTNMAP_FRESH_ROOT_NS=1
+  exec unshare --mount --propagation private bash "$0" "$@"
+fi
 mode=${1:?usage: fresh-root.sh local|public NAME CMD...}
 name=${2:?usage: fresh-root.sh local|public NAME CMD...}
 shift 2
@@ -24,6 +31,8 @@ mkdir -p "$logs" && rm -f "$logs"/cmd*.log
 
 die() { echo "fresh-root[$name]: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mounts)"
+# findmnt escapes unusual characters, which would hide a mount from release_root below.
+[[ "$root" =~ ^[A-Za-z0-9._/-]+$ ]] || die "CI_WORK and NAME may hold only letters, digits and ._/- ('$root')"
 
 make_base() {
   command -v debootstrap >/dev/null 2>&1 || {
@@ -34,20 +43,20 @@ make_base() {
   local mirror suite
   mirror=$(awk '/^URIs:/{print $2; exit}' "$src")
   suite=$(. /etc/os-release; echo "$VERSION_CODENAME")
-  rm -rf "$tmp"
+  rm -rf --one-file-system "$tmp"
   echo "fresh-root: debootstrap $suite from $mirror"
   debootstrap --variant=minbase --include=ca-certificates "$suite" "$tmp" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -n 20 "$work/debootstrap.log"; die "debootstrap failed (log $work/debootstrap.log)"; }
   cp "$src" "$tmp/etc/apt/sources.list.d/"
   [ -f "$tmp/etc/apt/sources.list" ] && : >"$tmp/etc/apt/sources.list"
-  tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base" && rm -rf "$tmp"
+  tar -C "$tmp" -cf "$base.tmp" . && mv "$base.tmp" "$base" && rm -rf --one-file-system "$tmp"
 }
 
 # Unmounts everything under the root; removing the root while /dev or /sys is still bound into it
 # would delete the host's, so the tree is only removed once nothing is mounted there.
 release_root() {
   local m
-  for m in $(findmnt -rn -o TARGET | grep -F "$root/" | sort -r); do umount -l "$m" 2>/dev/null; done
+  findmnt -rn -o TARGET | grep -F "$root/" | sort -r | while IFS= read -r m; do umount -l "$m" 2>/dev/null; done
   if findmnt -rn -o TARGET | grep -qF "$root/"; then
     echo "fresh-root[$name]: something is still mounted under $root; leaving it in place" >&2
     return 1
@@ -56,7 +65,7 @@ release_root() {
 
 [ -f "$base" ] || make_base
 release_root || exit 1
-rm -rf "$root" && mkdir -p "$root" && tar -C "$root" -xf "$base" || die "cannot unpack $base"
+rm -rf --one-file-system "$root" && mkdir -p "$root" && tar -C "$root" -xf "$base" || die "cannot unpack $base"
 trap release_root EXIT
 mount -t proc proc "$root/proc" && mount --rbind /sys "$root/sys" && mount --rbind /dev "$root/dev" ||
   die "cannot mount /proc, /sys, /dev into the root"
@@ -101,4 +110,4 @@ for cmd in "$@"; do
   tail -n "${CI_TAIL_LINES:-8}" "$logs/cmd$i.log" | grep -av "WARNING: Location 'file://" | sed 's/^/  | /'
 done
 echo "fresh-root[$name]: disk used by the root: $(du -sh --one-file-system "$root" 2>/dev/null | cut -f1)"
-if [ "${CI_KEEP_ROOT:-0}" != 1 ]; then release_root && rm -rf "$root"; fi
+if [ "${CI_KEEP_ROOT:-0}" != 1 ]; then release_root && rm -rf --one-file-system "$root"; fi

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what attnmap needs on a Debian/Ubuntu machine: the C++ libraries from apt and the
 # pinned Python tools (torch, whose wheel also carries libtorch) into .venv. Safe to re-run.
+# The package names are Debian 12's (what CI runs, in a fresh root); Ubuntu 22.04 and 24.04 LTS
+# use the same names (not run by CI). Every find_package/pkg_check_modules of the build, the tests
+# and the sanitizer job is covered: OpenCV (libopencv-dev ships OpenCVConfig.cmake), PNG, ZLIB,
+# nlohmann_json, CLI11, spdlog, GTest, PCRE2 and utf8proc; scripts/fuzz.sh adds clang on its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -10,14 +10,21 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 parallel="${FUZZ_JOBS:-2}"
-harnesses=(${FUZZ_ONLY:-tokenizer image npy attention_json summary_jsonl manifest})
+read -r -a harnesses <<<"${FUZZ_ONLY:-tokenizer image npy attention_json summary_jsonl manifest}"
 start=$(date +%s)
 
-if ! command -v clang++ >/dev/null 2>&1 || ! command -v llvm-symbolizer >/dev/null 2>&1; then
-  echo "fuzz.sh: installing clang (libFuzzer, sanitizer runtimes) and llvm (llvm-symbolizer) with apt"
+# libFuzzer and the sanitizer runtimes are in libclang-rt-*-dev, which clang only recommends.
+has_fuzzer_runtime() {
+  command -v clang++ >/dev/null 2>&1 && command -v llvm-symbolizer >/dev/null 2>&1 &&
+    [ -f "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]
+}
+if ! has_fuzzer_runtime; then
+  echo "fuzz.sh: installing clang, its libFuzzer/sanitizer runtimes and llvm (llvm-symbolizer) with apt"
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends clang llvm; } >/dev/null || {
-    echo "fuzz.sh: apt-get install clang llvm failed" >&2; exit 2; }
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends clang llvm libclang-rt-dev; } >/dev/null || {
+    echo "fuzz.sh: apt-get install clang llvm libclang-rt-dev failed" >&2; exit 2; }
+  has_fuzzer_runtime || { echo "fuzz.sh: clang has no libFuzzer runtime (libclang_rt.fuzzer-x86_64.a) after the install" >&2; exit 2; }
 fi
 
 export PATH="$PWD/.venv/bin:$PATH"
