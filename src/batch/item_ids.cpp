@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "attnmap/error.hpp"
 
 namespace attnmap {
@@ -49,8 +51,13 @@ std::vector<std::string> assign_unique_ids(const std::vector<IdRequest>& request
     const auto [it, inserted] = owner.emplace(ids[i], i);
     if (!inserted) {
       const IdRequest& first = requests[it->second];
-      const std::string same = first.id == requests[i].id ? "" : " (\"" + first.id + "\" and \"" + requests[i].id + "\")";
-      throw Error(ErrorKind::Usage, first.origin + " and " + requests[i].origin + " both have the id \"" + ids[i] +
+      // The raw ids are quoted as JSON strings, so a newline in one cannot break the one-line error.
+      const auto quoted = [](const std::string& id) {
+        return nlohmann::json(id).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      };
+      const std::string same =
+          first.id == requests[i].id ? "" : " (" + quoted(first.id) + " and " + quoted(requests[i].id) + ")";
+      throw Error(ErrorKind::Input, first.origin + " and " + requests[i].origin + " both have the id \"" + ids[i] +
                                         "\"" + same + ", which names the output folder; give each its own \"id\"");
     }
     taken.insert(ids[i]);

@@ -28,7 +28,7 @@ TEST(BatchIds, ExplicitIdsWinAndTwoEqualOnesAreRefusedNamingBoth) {
     assign_unique_ids({given("dup", 1), given("dup", 2), given("dup-2", 3)});
     FAIL() << "two equal explicit ids were accepted";
   } catch (const attnmap::Error& e) {
-    EXPECT_EQ(e.kind(), attnmap::ErrorKind::Usage);
+    EXPECT_EQ(e.kind(), attnmap::ErrorKind::Input);
     EXPECT_NE(std::string(e.what()).find("line 1 and line 2"), std::string::npos) << e.what();
   }
   // Different ids that become the same folder name are a collision too.

@@ -235,7 +235,7 @@ def test_two_manifest_lines_with_one_id_are_refused_before_any_work(attnmap_bin,
     out = tmp_path / "out"
     # A model that does not exist: the manifest is checked before the (slow) model load.
     proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", out, "--prompt", PROMPT)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 1 and "line 1" in errors[0] and "line 2" in errors[0] and "dup" in errors[0]
     assert not out.exists()
@@ -383,3 +383,17 @@ def test_a_full_disk_exits_5_and_leaves_no_partial_summary(attnmap_bin, tiny_mod
         assert leftovers == [], leftovers
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_clashing_ids_with_control_characters_stay_one_line(attnmap_bin, folder, tmp_path):
+    # "a\n" and "a\r" both become the folder a_: the error quotes them escaped, on one line.
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(x) for x in [
+        {"image": str(folder / "a.png"), "id": "a\n"},
+        {"image": str(folder / "c.webp"), "id": "a\r"},
+    ]) + "\n")
+    proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", tmp_path / "out",
+                 "--prompt", PROMPT)
+    assert proc.returncode == 3, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert '"a\\n"' in proc.stderr and '"a\\r"' in proc.stderr
