@@ -109,5 +109,5 @@ for cmd in "$@"; do
   fi
   tail -n "${CI_TAIL_LINES:-8}" "$logs/cmd$i.log" | grep -av "WARNING: Location 'file://" | sed 's/^/  | /'
 done
-echo "fresh-root[$name]: disk used by the root: $(du -sh --one-file-system "$root" 2>/dev/null | cut -f1)"
+echo "fresh-root[$name]: disk used by the root: $(du -sh --one-file-system --exclude="$root/opt/*" "$root" 2>/dev/null | cut -f1)"
 if [ "${CI_KEEP_ROOT:-0}" != 1 ]; then release_root && rm -rf --one-file-system "$root"; fi

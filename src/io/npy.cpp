@@ -168,10 +168,11 @@ class HeaderParser {
     const size_t start = pos_;
     uint64_t value = 0;
     while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-      value = value * 10 + static_cast<uint64_t>(text_[pos_] - '0');
-      if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        bad(source_, "has a dimension in 'shape' that is too large");
-      }
+      // Checked before the multiplication, which could otherwise wrap around uint64.
+      const auto digit = static_cast<uint64_t>(text_[pos_] - '0');
+      constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+      if (value > (kMax - digit) / 10) bad(source_, "has a dimension in 'shape' that is too large");
+      value = value * 10 + digit;
       ++pos_;
     }
     if (pos_ == start) {

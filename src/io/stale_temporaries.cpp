@@ -1,6 +1,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
 
 #include "attnmap/atomic_file.hpp"
 #include "io/temporary_name.hpp"
@@ -18,6 +19,17 @@ bool writer_may_be_alive(const TemporaryWriter& writer) {
   return ::kill(static_cast<pid_t>(writer.pid), 0) == 0 || errno == EPERM;
 }
 
+// A dead PID alone does not prove the writer is gone: a writer in another PID namespace (a
+// container sharing this host name and the output folder) is invisible to kill(). A temporary lives
+// for the seconds of one write, so one untouched for a minute is a leftover whoever wrote it.
+constexpr auto kUntouchedFor = std::chrono::seconds(60);
+
+bool untouched_long_enough(const fs::path& path) {
+  std::error_code ec;
+  const auto written = fs::last_write_time(path, ec);
+  return !ec && fs::file_time_type::clock::now() - written >= kUntouchedFor;
+}
+
 size_t sweep(const fs::path& dir) {
   size_t removed = 0;
   std::error_code ec;
@@ -25,7 +37,7 @@ size_t sweep(const fs::path& dir) {
     std::error_code type_ec;
     if (!it->is_regular_file(type_ec) || it->is_symlink(type_ec)) continue;
     const auto writer = temporary_writer(it->path().filename().string());
-    if (!writer || writer_may_be_alive(*writer)) continue;
+    if (!writer || writer_may_be_alive(*writer) || !untouched_long_enough(it->path())) continue;
     std::error_code rm_ec;
     if (fs::remove(it->path(), rm_ec)) ++removed;
   }

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -20,6 +21,8 @@ pid_t dead_pid() {
   return child;
 }
 void touch(const fs::path& p) { std::ofstream(p) << "half"; }
+// What a writer killed a while ago leaves: its last write is minutes old.
+void age(const fs::path& p) { fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::minutes(5)); }
 }  // namespace
 
 TEST(TemporaryName, NamesTheWriter) {
@@ -48,8 +51,15 @@ TEST(StaleTemporaries, SweepsDeadWritersOnlyAndOneLevelDeep) {
   const fs::path other_host = dir / "item" / (".maps.npy.tmp.another-node." + dead + ".2");
   const fs::path deeper = dir / "item" / "deeper" / (".x.tmp." + host + "." + dead + ".0");
   const fs::path not_ours = dir / "item" / "keep.tmp.1.2";
-  for (const fs::path& p : {stale_top, stale_item, stale_old, live_item, other_host, deeper, not_ours}) touch(p);
+  // A dead PID written just now may be a live writer in another PID namespace: kept.
+  const fs::path just_written = dir / "item" / (".layer_00.jpg.tmp." + host + "." + dead + ".4");
+  for (const fs::path& p : {stale_top, stale_item, stale_old, live_item, other_host, deeper, not_ours}) {
+    touch(p);
+    age(p);
+  }
+  touch(just_written);
   EXPECT_EQ(attnmap::remove_stale_temporary_files(dir), 3u);
+  EXPECT_TRUE(fs::exists(just_written));
   EXPECT_FALSE(fs::exists(stale_top));
   EXPECT_FALSE(fs::exists(stale_item));
   EXPECT_FALSE(fs::exists(stale_old));

@@ -86,6 +86,8 @@ TEST(Npy, HostileHeadersAreInputErrorsNamingTheFile) {
       {"dimension_over_int64", npy_file_bytes(dict_of("(99999999999999999999999,)"), data)},
       {"element_bytes_overflow", npy_file_bytes(dict_of("(4611686018427387904,)"), data)},
       {"dimension_of_200_digits", npy_file_bytes(dict_of("(" + std::string(200, '1') + ",)"), data)},
+      // 18446744073709551620 wraps around uint64 to 4: with 16 bytes of data it would pass as (4,).
+      {"dimension_wrapping_to_4", npy_file_bytes(dict_of("(18446744073709551620,)"), std::string(16, '\0'))},
       {"hundred_dims", npy_file_bytes([] {
          std::string s = "(";
          for (int i = 0; i < 100; ++i) s += "1, ";

@@ -3,6 +3,7 @@
 import json
 import pathlib
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -348,8 +349,13 @@ def test_resume_sweeps_temporaries_of_dead_writers_and_keeps_live_ones(attnmap_b
         kept = [out / "c" / f".maps.npy.tmp.{host}.{live.pid}.3",        # a concurrent shard still writing
                 out / "c" / f".maps.npy.tmp.other-node.{dead.pid}.1",     # another host: its PIDs are not ours
                 out / "c" / "notes.tmp.txt"]                              # not a temporary of ours
+        # A dead PID written just now may be a live writer in another PID namespace: kept too.
+        kept.append(out / "c" / f".grid.jpg.tmp.{host}.{dead.pid}.5")
+        minutes_ago = time.time() - 300
         for p in stale + kept:
             p.write_bytes(b"half")
+            if p != kept[-1]:
+                os.utime(p, (minutes_ago, minutes_ago))
         proc = batch(attnmap_bin, tiny_model["model"], *args, "--resume")
         assert proc.returncode == 1, proc.stderr  # the broken items fail again
         assert [p.name for p in stale if p.exists()] == []
