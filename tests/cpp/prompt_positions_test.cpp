@@ -1,0 +1,124 @@
+// The chat prompt and M-RoPE positions of one item, against the Qwen2.5-VL chat template and
+// transformers' get_rope_index as written down in the model's recipe (hand-computed cases; the
+// pytest parity suites compare the same code with the live HF processor and transformers).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <zlib.h>
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "attnmap/error.hpp"
+#include "attnmap/metadata.hpp"
+#include "attnmap/prompt.hpp"
+#include "attnmap/tokenizer.hpp"
+
+namespace {
+
+constexpr int64_t kImagePad = 151655, kVisionStart = 151652, kVisionEnd = 151653, kImStart = 151644,
+                  kImEnd = 151645;
+
+const attnmap::Tokenizer& qwen_tokenizer() {
+  static const attnmap::Tokenizer t = [] {
+    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/tokenizer/qwen_tokenizer.json.gz";
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (!f) throw std::runtime_error("cannot open " + path);
+    std::string json;
+    char buf[1 << 16];
+    for (int n; (n = gzread(f, buf, sizeof buf)) > 0;) json.append(buf, static_cast<size_t>(n));
+    gzclose(f);
+    return attnmap::Tokenizer::from_json(json, "qwen_tokenizer.json");
+  }();
+  return t;
+}
+
+attnmap::ModelMetadata qwen_metadata() {
+  attnmap::ModelMetadata m;
+  m.tokens.image_token_id = kImagePad;
+  m.tokens.vision_start_token_id = kVisionStart;
+  m.tokens.vision_end_token_id = kVisionEnd;
+  m.tokens.im_start_token_id = kImStart;
+  m.tokens.im_end_token_id = kImEnd;
+  m.default_system_prompt = "You are a helpful assistant.";
+  return m;
+}
+
+std::string pads(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "<|image_pad|>";
+  return s;
+}
+
+}  // namespace
+
+TEST(ChatPrompt, IsTheQwenTemplateWithTheImageExpanded) {
+  const auto& tok = qwen_tokenizer();
+  const auto p = attnmap::build_chat_prompt(tok, qwen_metadata(), "What color is the circle?", 6);
+  // The template for one user turn "image, then text" with the generation prompt.
+  const std::string text = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                           "<|vision_start|>" + pads(6) + "<|vision_end|>What color is the circle?<|im_end|>\n"
+                           "<|im_start|>assistant\n";
+  EXPECT_EQ(p.ids, tok.encode(text));
+  ASSERT_EQ(p.image_end - p.image_start, 6);
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.image_start - 1)], kVisionStart);
+  for (int64_t i = p.image_start; i < p.image_end; ++i) EXPECT_EQ(p.ids[static_cast<size_t>(i)], kImagePad);
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.image_end)], kVisionEnd);
+  EXPECT_EQ(p.prompt_start, p.image_end + 1);
+  const std::vector<int64_t> prompt(p.ids.begin() + p.prompt_start, p.ids.begin() + p.prompt_end);
+  EXPECT_EQ(prompt, tok.encode("What color is the circle?"));
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.prompt_end)], kImEnd);
+}
+
+TEST(ChatPrompt, UsesTheGivenSystemPromptAndRefusesAnEmptyPrompt) {
+  const auto& tok = qwen_tokenizer();
+  const auto p = attnmap::build_chat_prompt(tok, qwen_metadata(), "Hi", 1, "Be brief.");
+  EXPECT_EQ(p.ids, tok.encode("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<|vision_start|>" +
+                              pads(1) + "<|vision_end|>Hi<|im_end|>\n<|im_start|>assistant\n"));
+  try {
+    (void)attnmap::build_chat_prompt(tok, qwen_metadata(), "", 1);
+    ADD_FAILURE() << "an empty prompt was accepted";
+  } catch (const attnmap::Error& e) {
+    EXPECT_EQ(e.kind(), attnmap::ErrorKind::Input) << e.what();
+  }
+}
+
+// get_rope_index for images: text advances by one on every axis; an image of merged grid (t, h, w)
+// starting at L takes (L, L + row, L + col); the text after it restarts at L + max(h, w).
+TEST(MropePositions, FollowGetRopeIndexForOneImage) {
+  constexpr int64_t T = 7;  // any text token
+  const std::vector<int64_t> ids = {T, kVisionStart, kImagePad, kImagePad, kImagePad, kImagePad, kImagePad,
+                                    kImagePad, kVisionEnd, T};
+  const torch::Tensor pos = attnmap::mrope_position_ids(ids, kImagePad, {std::array<int64_t, 3>{1, 2, 3}});
+  ASSERT_EQ(pos.sizes(), (std::vector<int64_t>{3, 10}));
+  // L = 2 (two text tokens before the image); grid 2 rows x 3 columns; the text after: 2 + 3 = 5.
+  const std::vector<std::vector<int64_t>> expected = {
+      {0, 1, 2, 2, 2, 2, 2, 2, 5, 6},   // temporal
+      {0, 1, 2, 2, 2, 3, 3, 3, 5, 6},   // rows
+      {0, 1, 2, 3, 4, 2, 3, 4, 5, 6}};  // columns
+  for (int axis = 0; axis < 3; ++axis) {
+    const auto row = pos[axis].contiguous();
+    EXPECT_EQ(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + 10), expected[static_cast<size_t>(axis)])
+        << "axis " << axis;
+  }
+}
+
+TEST(MropePositions, TallImagesAndTwoImagesContinueFromTheMaximum) {
+  constexpr int64_t T = 7;
+  // Image A: grid (1, 3, 1), a column of three; image B: grid (1, 1, 2), a row of two.
+  const std::vector<int64_t> ids = {kVisionStart, kImagePad, kImagePad, kImagePad, kVisionEnd, T,
+                                    kVisionStart, kImagePad, kImagePad, kVisionEnd};
+  const torch::Tensor pos = attnmap::mrope_position_ids(
+      ids, kImagePad, {std::array<int64_t, 3>{1, 3, 1}, std::array<int64_t, 3>{1, 1, 2}});
+  // A starts at L = 1: rows 1..3, columns 1; text resumes at 1 + 3 = 4 (vision_end 4, T 5, vision_start 6).
+  // B starts at L = 7: rows 7, columns 7..8; vision_end at 7 + 2 = 9.
+  const std::vector<std::vector<int64_t>> expected = {
+      {0, 1, 1, 1, 4, 5, 6, 7, 7, 9},
+      {0, 1, 2, 3, 4, 5, 6, 7, 7, 9},
+      {0, 1, 1, 1, 4, 5, 6, 7, 8, 9}};
+  for (int axis = 0; axis < 3; ++axis) {
+    const auto row = pos[axis].contiguous();
+    EXPECT_EQ(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + 10), expected[static_cast<size_t>(axis)])
+        << "axis " << axis;
+  }
+}
