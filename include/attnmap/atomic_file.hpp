@@ -26,6 +26,9 @@ void remove_pending_temporary_files() noexcept;
 // A temporary of a live process, or of another host, is kept: a concurrent job may be writing it.
 // Returns how many were removed.
 size_t remove_stale_temporary_files(const std::filesystem::path& dir);
+// The same for `dir` alone, not its sub-folders (batch sweeps --out and only its own items' folders,
+// so N shards over one --out each list their own share).
+size_t remove_stale_temporary_files_in(const std::filesystem::path& dir);
 
 // Creates the folder (and parents) or throws Error(Output) naming it.
 void ensure_directory(const std::filesystem::path& dir);

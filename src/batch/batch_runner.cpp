@@ -125,7 +125,8 @@ BatchPlan plan_batch(const BatchOptions& options) {
   BatchPlan plan;
   plan.items = shard_items(list_batch_items(options), options.shard_index, options.shard_count);
   ensure_directory(options.out_dir);
-  remove_stale_temporary_files(options.out_dir);
+  remove_stale_temporary_files_in(options.out_dir);  // the summaries' temporaries
+  for (const auto& item : plan.items) remove_stale_temporary_files_in(item.out_dir);
   const std::string summary_name =
       options.shard_count > 1 ? "summary.shard-" + std::to_string(options.shard_index) + "-of-" +
                                     std::to_string(options.shard_count) + ".jsonl"

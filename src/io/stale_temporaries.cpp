@@ -46,6 +46,8 @@ size_t sweep(const fs::path& dir) {
 
 }  // namespace
 
+size_t remove_stale_temporary_files_in(const fs::path& dir) { return sweep(dir); }
+
 size_t remove_stale_temporary_files(const fs::path& dir) {
   size_t removed = sweep(dir);
   std::error_code ec;

@@ -68,3 +68,19 @@ TEST(StaleTemporaries, SweepsDeadWritersOnlyAndOneLevelDeep) {
   EXPECT_TRUE(fs::exists(deeper));
   EXPECT_TRUE(fs::exists(not_ours));
 }
+
+TEST(StaleTemporaries, InOneFolderLeavesItsSubFoldersAlone) {
+  const fs::path dir = fs::path(ATTNMAP_TEST_WORK_DIR) / "stale_temporaries_in";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "other_shards_item");
+  const std::string host = attnmap::this_host(), dead = std::to_string(dead_pid());
+  const fs::path here = dir / (".summary.jsonl.tmp." + host + "." + dead + ".0");
+  const fs::path below = dir / "other_shards_item" / (".maps.npy.tmp." + host + "." + dead + ".1");
+  for (const fs::path& p : {here, below}) {
+    touch(p);
+    age(p);
+  }
+  EXPECT_EQ(attnmap::remove_stale_temporary_files_in(dir), 1u);
+  EXPECT_FALSE(fs::exists(here));
+  EXPECT_TRUE(fs::exists(below));
+}
