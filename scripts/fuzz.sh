@@ -43,6 +43,11 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:symbolize=1:detect_stack_us
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:symbolize=1"
 export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"
 export OMP_NUM_THREADS=1  # one core per harness; libtorch would otherwise start a thread per core
+# OpenCV refuses to decode images over this many pixels (its default is 2^30, i.e. 3 GB of pixels
+# before any EXIF rotation), so a 1.6 kB JPEG that declares a huge size fails cleanly instead of
+# exhausting the harness's 2 GB: what is fuzzed is that such a file is refused, not that it fits.
+# Read by OpenCV once at load time, hence the environment.
+export OPENCV_IO_MAX_IMAGE_PIXELS="${OPENCV_IO_MAX_IMAGE_PIXELS:-16777216}"
 
 run_one() {
   local name="$1" dir="build-fuzz/run/$1"
