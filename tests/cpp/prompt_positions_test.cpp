@@ -3,7 +3,6 @@
 // pytest parity suites compare the same code with the live HF processor and transformers).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <zlib.h>
 
 #include <array>
 #include <string>
@@ -13,25 +12,14 @@
 #include "attnmap/metadata.hpp"
 #include "attnmap/prompt.hpp"
 #include "attnmap/tokenizer.hpp"
+#include "qwen_tokenizer_fixture.hpp"
 
 namespace {
 
 constexpr int64_t kImagePad = 151655, kVisionStart = 151652, kVisionEnd = 151653, kImStart = 151644,
                   kImEnd = 151645;
 
-const attnmap::Tokenizer& qwen_tokenizer() {
-  static const attnmap::Tokenizer t = [] {
-    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/tokenizer/qwen_tokenizer.json.gz";
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) throw std::runtime_error("cannot open " + path);
-    std::string json;
-    char buf[1 << 16];
-    for (int n; (n = gzread(f, buf, sizeof buf)) > 0;) json.append(buf, static_cast<size_t>(n));
-    gzclose(f);
-    return attnmap::Tokenizer::from_json(json, "qwen_tokenizer.json");
-  }();
-  return t;
-}
+using attnmap_test::qwen_tokenizer;
 
 attnmap::ModelMetadata qwen_metadata() {
   attnmap::ModelMetadata m;

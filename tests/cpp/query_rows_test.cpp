@@ -3,29 +3,17 @@
 // encode(text, add_special_tokens=False).offsets overlap the word (see tests/python/test_query_word_rows.py
 // for the same oracle computed live).
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <string>
 #include <vector>
 
 #include "attnmap/prompt.hpp"
 #include "attnmap/tokenizer.hpp"
+#include "qwen_tokenizer_fixture.hpp"
 
 namespace {
 
-const attnmap::Tokenizer& qwen_tokenizer() {
-  static const attnmap::Tokenizer t = [] {
-    const std::string path = std::string(ATTNMAP_TEST_DATA_DIR) + "/tokenizer/qwen_tokenizer.json.gz";
-    gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) throw std::runtime_error("cannot open " + path);
-    std::string json;
-    char buf[1 << 16];
-    for (int n; (n = gzread(f, buf, sizeof buf)) > 0;) json.append(buf, static_cast<size_t>(n));
-    gzclose(f);
-    return attnmap::Tokenizer::from_json(json, "qwen_tokenizer.json");
-  }();
-  return t;
-}
+using attnmap_test::qwen_tokenizer;
 
 // Rows of `word` when the whole sequence is the user's text (prompt_start 0).
 std::vector<int64_t> word_rows(const std::string& text, const std::string& word) {
