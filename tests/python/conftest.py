@@ -1,6 +1,7 @@
 """Shared pytest fixtures: where the built attnmap binary and the tools live."""
 import os
 import pathlib
+import subprocess
 
 import pytest
 
@@ -12,6 +13,13 @@ def missing_build_output(reason):
     if os.environ.get("ATTNMAP_UNDER_CTEST"):
         pytest.fail(reason + " (under CTest this is a broken build, not a skip)")
     pytest.skip(reason)
+
+
+def run_compare(*args):
+    """`attnmap compare ARGS` with the built binary (ATTNMAP_BIN, else build/attnmap)."""
+    binary = os.environ.get("ATTNMAP_BIN") or str(ROOT / "build" / "attnmap")
+    assert pathlib.Path(binary).exists(), f"built CLI not found at {binary}; set ATTNMAP_BIN"
+    return subprocess.run([binary, "compare", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,11 @@ def batch(bin_path, model, *args):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def write_manifest(path, entries):
+    """A batch manifest: one JSON object per line."""
+    path.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+
+
 def summary(out, name="summary.jsonl"):
     return {line["id"]: line for line in map(json.loads, (out / name).read_text().splitlines())}
 
@@ -62,10 +67,10 @@ def test_bad_items_are_reported_and_the_rest_written(attnmap_bin, tiny_model, fo
 
 def test_all_good_exits_zero_and_matches_run(attnmap_bin, tiny_model, folder, tmp_path):
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png"), "prompt": "Where is the sky?", "id": "first"},
         {"image": str(folder / "sub" / "b.jpg"), "prompt": PROMPT, "id": "second"},
-    ]) + "\n")
+    ])
     out = tmp_path / "out"
     proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--no-images")
     assert proc.returncode == 0, proc.stderr
@@ -211,11 +216,11 @@ def test_clashing_stems_each_get_their_own_folder_in_every_shard(attnmap_bin, ti
 
 def test_generated_ids_never_take_an_explicit_id(attnmap_bin, tiny_model, folder, tmp_path):
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png")},                 # stem "a" ...
         {"image": str(folder / "c.webp"), "id": "a"},     # ... but "a" is this line's explicit id
         {"image": str(folder / "sub" / "b.jpg"), "id": "a-2"},
-    ]) + "\n")
+    ])
     out = tmp_path / "out"
     proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
                  "--no-images", "--layers", "0")
@@ -228,11 +233,11 @@ def test_generated_ids_never_take_an_explicit_id(attnmap_bin, tiny_model, folder
 
 def test_two_manifest_lines_with_one_id_are_refused_before_any_work(attnmap_bin, folder, tmp_path):
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png"), "id": "dup"},
         {"image": str(folder / "c.webp"), "id": "dup"},
         {"image": str(folder / "sub" / "b.jpg"), "id": "dup-2"},
-    ]) + "\n")
+    ])
     out = tmp_path / "out"
     # A model that does not exist: the manifest is checked before the (slow) model load.
     proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", out, "--prompt", PROMPT)
@@ -257,11 +262,11 @@ def test_bad_manifest_is_reported_before_the_model_is_loaded(attnmap_bin, tmp_pa
 
 def test_ids_never_make_hidden_folders_or_leave_out(attnmap_bin, tiny_model, folder, tmp_path):
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png"), "id": "../escape"},
         {"image": str(folder / "c.webp"), "id": ".hidden"},
         {"image": str(folder / "sub" / "b.jpg"), "id": ".."},
-    ]) + "\n")
+    ])
     out = tmp_path / "work" / "out"
     proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
                  "--no-images", "--layers", "0")
@@ -274,10 +279,10 @@ def test_ids_never_make_hidden_folders_or_leave_out(attnmap_bin, tiny_model, fol
 
 def test_an_overlong_id_fails_its_item_with_the_fix(attnmap_bin, tiny_model, folder, tmp_path):
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png"), "id": "x" * 300},
         {"image": str(folder / "c.webp"), "id": "fine"},
-    ]) + "\n")
+    ])
     out = tmp_path / "out"
     proc = batch(attnmap_bin, tiny_model["model"], "--images", manifest, "--out", out, "--prompt", PROMPT,
                  "--no-images", "--layers", "0")
@@ -297,11 +302,11 @@ def test_an_item_named_like_the_summary_does_not_replace_it(attnmap_bin, tiny_mo
     ref.synthetic_image(60, 60, seed=3).save(images / "plain.png")
     if source == "manifest":
         listing = tmp_path / "items.jsonl"
-        listing.write_text("\n".join(json.dumps(x) for x in [
+        write_manifest(listing, [
             {"image": str(images / "plain.png"), "id": "summary.jsonl"},
             {"image": str(images / "plain.png"), "id": "summary.shard-0-of-2.jsonl"},
             {"image": str(images / "plain.png"), "id": "index.html"},
-        ]) + "\n")
+        ])
     else:
         listing = images
     out = tmp_path / "out"
@@ -394,10 +399,10 @@ def test_a_full_disk_exits_5_and_leaves_no_partial_summary(attnmap_bin, tiny_mod
 def test_clashing_ids_with_control_characters_stay_one_line(attnmap_bin, folder, tmp_path):
     # "a\n" and "a\r" both become the folder a_: the error quotes them escaped, on one line.
     manifest = tmp_path / "items.jsonl"
-    manifest.write_text("\n".join(json.dumps(x) for x in [
+    write_manifest(manifest, [
         {"image": str(folder / "a.png"), "id": "a\n"},
         {"image": str(folder / "c.webp"), "id": "a\r"},
-    ]) + "\n")
+    ])
     proc = batch(attnmap_bin, tmp_path / "no-such-model.pt", "--images", manifest, "--out", tmp_path / "out",
                  "--prompt", PROMPT)
     assert proc.returncode == 3, proc.stderr

@@ -3,28 +3,15 @@
 Expected figures follow from the perturbations, not from the tool's own output.
 """
 import json
-import os
-import pathlib
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
 from attnmap_tools.testing import make_compare_fixtures as fx
+from conftest import run_compare
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def attnmap_bin() -> str:
-    binary = os.environ.get("ATTNMAP_BIN") or str(ROOT / "build" / "attnmap")
-    assert pathlib.Path(binary).exists(), f"built CLI not found at {binary}; set ATTNMAP_BIN"
-    return binary
-
-
-def compare(*args):
-    proc = subprocess.run([attnmap_bin(), "compare", *map(str, args)], capture_output=True, text=True, timeout=120)
-    return proc
+compare = run_compare
 
 
 def assert_usage_error(proc, *needles):

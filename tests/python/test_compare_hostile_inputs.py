@@ -5,27 +5,15 @@ summary.jsonl is exit 2 with one line naming the file (and, for JSON, the field)
 The fixture run has 4 layers of 6x8 cells (tools/make_compare_fixtures.py defaults).
 """
 import json
-import os
-import pathlib
 import struct
-import subprocess
 
 import numpy as np
 import pytest
 
 from attnmap_tools.testing import make_compare_fixtures as fx
+from conftest import run_compare
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def attnmap_bin() -> str:
-    binary = os.environ.get("ATTNMAP_BIN") or str(ROOT / "build" / "attnmap")
-    assert pathlib.Path(binary).exists(), f"built CLI not found at {binary}; set ATTNMAP_BIN"
-    return binary
-
-
-def compare(*args):
-    return subprocess.run([attnmap_bin(), "compare", *map(str, args)], capture_output=True, text=True, timeout=120)
+compare = run_compare
 
 
 def assert_one_line_exit_2(proc, *needles):
