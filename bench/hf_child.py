@@ -4,6 +4,9 @@ out-of-memory at one image size does not take the others down). Prints one JSON 
 
     hf_child.py eager  --checkpoint DIR --items ITEMS.jsonl [--max-pixels N] [--device D] [--dtype T]
         transformers eager, output_attentions=True, per-item model-call time and peak memory
+    hf_child.py sdpa   --checkpoint DIR --items ITEMS.jsonl [--repeats N] [...]
+        transformers with SDPA everywhere and logits_to_keep=1, no attentions: plain inference doing the
+        work attnmap does (every layer, the last position's logits); median of N calls after one warm-up
     hf_child.py module --model PT --checkpoint DIR --items ITEMS.jsonl [--max-pixels N] [--device D] [--dtype T]
         attnmap's exported module: forward alone vs forward + attention rows of every layer
 
@@ -56,12 +59,15 @@ def build_inputs(processor, image, prompt: str) -> dict:
         return ref.build_inputs(processor, [image], prompt)
 
 
-def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str = "eager"):
+def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str = "eager", text_attn: str = "eager"):
     import transformers
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     version = tuple(int(v) for v in transformers.__version__.split(".")[:2] if v.isdigit())
-    attn = "eager" if vision_attn == "eager" else {"": "eager", "text_config": "eager", "vision_config": vision_attn}
+    if vision_attn == text_attn:
+        attn = text_attn
+    else:
+        attn = {"": text_attn, "text_config": text_attn, "vision_config": vision_attn}
     kwargs = {"attn_implementation": attn, ("dtype" if version >= (4, 56) else "torch_dtype"): dtype}
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ckpt, **kwargs)
     return model.to(device).eval()
@@ -98,14 +104,19 @@ def open_image(path: str):
 
 
 def cmd_eager(args) -> dict:
+    sdpa = args.mode == "sdpa"
     dtype = pick_dtype(args.dtype, args.device)
     processor = load_processor(args.checkpoint, args.max_pixels)
     t = time.perf_counter()
-    model = load_hf_model(args.checkpoint, dtype, args.device, args.vision_attn)
+    model = load_hf_model(args.checkpoint, dtype, args.device, "sdpa" if sdpa else args.vision_attn,
+                          "sdpa" if sdpa else "eager")
     load_s = time.perf_counter() - t
     weights_mib = peak_device_mib(args.device)
     times, tokens, seq = [], [], []
-    for item in read_items(args.items):
+    items = read_items(args.items)
+    # Repeats of the first item after it (the first call is the warm-up the summary leaves out).
+    items = items + [items[0]] * max(0, args.repeats - len(items) + 1)
+    for item in items:
         inputs = build_inputs(processor, open_image(item["image"]), item["prompt"])
         grid = inputs["image_grid_thw"][0].tolist()
         tokens.append(grid[0] * grid[1] * grid[2] // 4)
@@ -114,13 +125,19 @@ def cmd_eager(args) -> dict:
         sync(args.device)
         t = time.perf_counter()
         with torch.no_grad():
-            out = model(**inputs, output_attentions=True)
+            if sdpa:
+                out = model(**inputs, logits_to_keep=1)
+            else:
+                out = model(**inputs, output_attentions=True)
         sync(args.device)
         times.append(time.perf_counter() - t)
-        assert out.attentions is not None and len(out.attentions) == model.config.text_config.num_hidden_layers
+        if not sdpa:
+            assert out.attentions is not None and len(out.attentions) == model.config.text_config.num_hidden_layers
         del out
     steady = times[1:] or times  # the first call carries one-time initialisation (kernels, allocator)
+    ordered = sorted(steady)
     return {"n": len(times), "per_image_s": sum(steady) / len(steady), "first_s": times[0],
+            "median_s": ordered[len(ordered) // 2], "min_s": ordered[0], "times_s": times,
             "image_tokens": tokens, "seq_len": seq, "load_s": load_s, "weights_device_mib": weights_mib,
             "peak_device_mib": peak_device_mib(args.device), "dtype": str(dtype).replace("torch.", ""),
             "vision_attn": args.vision_attn}
@@ -166,7 +183,7 @@ def cmd_module(args) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["eager", "module"])
+    ap.add_argument("mode", choices=["eager", "sdpa", "module"])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--items", required=True)
     ap.add_argument("--model", help="exported .pt (mode module)")
@@ -175,6 +192,8 @@ def main() -> int:
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=2, help="module: calls per variant not timed")
+    ap.add_argument("--repeats", type=int, default=0,
+                    help="eager/sdpa: call the first item again until there are this many timed calls")
     ap.add_argument("--vision-attn", default="eager", choices=["eager", "sdpa"],
                     help="eager: attn_implementation='eager' everywhere (what attention tools do); sdpa: "
                          "eager only in the decoder (transformers 5)")
@@ -182,7 +201,7 @@ def main() -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:
-        result = cmd_eager(args) if args.mode == "eager" else cmd_module(args)
+        result = cmd_module(args) if args.mode == "module" else cmd_eager(args)
     except Exception as e:  # noqa: BLE001 - the parent reports it
         if is_oom(e):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
