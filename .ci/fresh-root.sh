@@ -99,7 +99,7 @@ for cmd in "$@"; do
   i=$((i + 1)); t0=$(date +%s)
   echo "fresh-root[$name]: \$ $cmd"
   chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    LANG=C.UTF-8 CI=true "${pipenv[@]}" bash -c "cd /root/project && $cmd" >"$logs/cmd$i.log" 2>&1 </dev/null
+    LANG=C.UTF-8 CI=true ATTNMAP_WERROR="${ATTNMAP_WERROR:-OFF}" "${pipenv[@]}" bash -c "cd /root/project && $cmd" >"$logs/cmd$i.log" 2>&1 </dev/null
   rc=$?; secs=$(( $(date +%s) - t0 ))
   echo "fresh-root[$name]: '$cmd' exited $rc after ${secs}s (log $logs/cmd$i.log)"
   if [ $rc -ne 0 ]; then

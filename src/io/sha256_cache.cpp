@@ -42,6 +42,13 @@ bool is_hex_digest(const std::string& s) {
   return true;
 }
 
+std::optional<std::string> read_cached_digest(const fs::path& entry) {
+  std::ifstream in(entry);
+  std::string digest;
+  if (in >> digest && is_hex_digest(digest)) return digest;
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string sha256_file_hex_cached(const fs::path& path) {
@@ -49,11 +56,7 @@ std::string sha256_file_hex_cached(const fs::path& path) {
   const std::optional<std::string> identity = identity_of(path);
   if (!dir || !identity) return sha256_file_hex(path);
   const fs::path entry = *dir / "sha256" / sha256_hex(*identity);
-  {
-    std::ifstream in(entry);
-    std::string digest;
-    if (in >> digest && is_hex_digest(digest)) return digest;
-  }
+  if (std::optional<std::string> cached = read_cached_digest(entry)) return *std::move(cached);
   std::string digest = sha256_file_hex(path);
   try {
     std::error_code ec;
