@@ -51,18 +51,14 @@ def browser_missing_reason():
     return None
 
 
-@pytest.fixture(scope="module")
-def driver():
-    reason = browser_missing_reason()
-    if reason:
-        missing_build_output(reason)
+def start_chromium(window_size="1400,1100"):
+    """Headless Chromium with its console and DevTools network events logged."""
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--disable-gpu", "--window-size=1400,1100", "--hide-scrollbars",
-                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-                "--allow-file-access-from-files"):
+    for arg in ("--headless=new", "--disable-gpu", f"--window-size={window_size}", "--hide-scrollbars",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"):
         options.add_argument(arg)
     if os.geteuid() == 0:
         options.add_argument("--no-sandbox")  # Chromium refuses to run as root with its sandbox
@@ -70,6 +66,15 @@ def driver():
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
     drv = webdriver.Chrome(options=options, service=service)
     drv.set_script_timeout(60)
+    return drv
+
+
+@pytest.fixture(scope="module")
+def driver():
+    reason = browser_missing_reason()
+    if reason:
+        missing_build_output(reason)
+    drv = start_chromium()
     yield drv
     drv.quit()
 
@@ -85,7 +90,9 @@ ANSWER = [" green", " 🟢", "."]
 
 
 def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, answer=ANSWER, seed=0,
-              incompressible=False, options=None, image=True, name="case"):
+              incompressible=False, options=None, image=True, name="case", image_path=None, focus=None):
+    """Synthetic attention written for attnmap_viewer_fixture, rendered; `focus` (row, col) of the merged
+    grid pulls the blobs of the later layers there (for a realistic-looking page)."""
     rng = np.random.default_rng(seed)
     mh, mw = grid
     pixels = mh * mw
@@ -106,6 +113,8 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
         for l in range(L):
             for h in range(H):
                 cy, cx = rng.uniform(0, mh), rng.uniform(0, mw)
+                if focus is not None and l >= L // 2:
+                    cy, cx = focus[0] + rng.normal(0, 0.6), focus[1] + rng.normal(0, 0.6)
                 blob = 4.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (1 + h) ** 2))
                 logits[l, h, :, image_start:image_start + pixels] += blob.reshape(-1)
         mask = np.arange(seq)[None, :] > np.array(queries)[:, None]
@@ -123,7 +132,12 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
     maps.tofile(tmp / f"{name}_maps.f32")
     np.save(tmp / f"{name}_maps.npy", maps)
     jpeg = None
-    if image:
+    if image_path:
+        from PIL import Image
+
+        jpeg = tmp / f"{name}.jpg"
+        Image.open(image_path).convert("RGB").save(jpeg, quality=92)
+    elif image:
         from PIL import Image, ImageDraw
 
         img = Image.new("RGB", (mw * 40, mh * 40), (200, 210, 225))

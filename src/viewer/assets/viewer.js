@@ -168,11 +168,13 @@
     // ---- the heatmap ----
     const canvas = $('map');
     const ctx = canvas.getContext('2d');
-    const longest = 720;
+    // Small images are drawn larger and large ones smaller: the longest side is 560 CSS pixels.
+    const longest = 560 * Math.min(2, window.devicePixelRatio || 1);
     const iw = image ? image.width : MW * 32, ih = image ? image.height : MH * 32;
-    const fit = Math.min(1, longest / Math.max(iw, ih));
+    const fit = longest / Math.max(iw, ih);
     canvas.width = Math.max(1, Math.round(iw * fit));
     canvas.height = Math.max(1, Math.round(ih * fit));
+    canvas.style.width = Math.round((canvas.width / longest) * 560) + 'px';
     const cells = document.createElement('canvas');
     cells.width = MW;
     cells.height = MH;
@@ -284,7 +286,7 @@
     const chart = $('chart');
     function drawChart() {
       const c = chart.getContext('2d');
-      const w = chart.width, h = chart.height, pad = { l: 44, r: 44, t: 10, b: 26 };
+      const w = chart.width, h = chart.height, pad = { l: 52, r: 52, t: 10, b: 30 };
       c.clearRect(0, 0, w, h);
       const xs = (i) => pad.l + (L === 1 ? (w - pad.l - pad.r) / 2 : (i / (L - 1)) * (w - pad.l - pad.r));
       const series = [
@@ -297,8 +299,10 @@
       c.font = '11px system-ui, sans-serif';
       for (const s of series) {
         const vals = meta.layer_summary.map((x) => x[s.key]);
-        const max = Math.max(...vals) || 1;
-        const ys = (v) => pad.t + (1 - v / max) * (h - pad.t - pad.b);
+        let lo = Math.min(...vals), hi = Math.max(...vals);
+        const margin = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+        lo -= margin; hi += margin;
+        const ys = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * (h - pad.t - pad.b);
         c.strokeStyle = s.color;
         c.lineWidth = 2;
         c.beginPath();
@@ -307,13 +311,16 @@
         c.fillStyle = s.color;
         vals.forEach((v, i) => { c.beginPath(); c.arc(xs(i), ys(v), 2.5, 0, 7); c.fill(); });
         c.textAlign = s.side === 'l' ? 'right' : 'left';
-        c.fillText(fmt(max), s.side === 'l' ? pad.l - 4 : w - pad.r + 4, pad.t + 9);
-        c.fillText('0', s.side === 'l' ? pad.l - 4 : w - pad.r + 4, h - pad.b);
+        const x = s.side === 'l' ? pad.l - 4 : w - pad.r + 4;
+        c.fillText(fmt(hi), x, pad.t + 9);
+        c.fillText(fmt(lo), x, h - pad.b);
+        c.fillText(fmt(vals[state.layer]), x, Math.max(pad.t + 24, Math.min(h - pad.b - 14, ys(vals[state.layer]) + 4)));
       }
       c.fillStyle = '#6b6b70';
       c.textAlign = 'center';
       const step = Math.max(1, Math.ceil(L / 10));
-      for (let i = 0; i < L; i += step) c.fillText(String(meta.layers[i]), xs(i), h - 8);
+      for (let i = 0; i < L; i += step) c.fillText(String(meta.layers[i]), xs(i), h - 12);
+      c.fillText('layer', (pad.l + w - pad.r) / 2, h - 1);
       c.strokeStyle = 'rgba(0,0,0,.5)';
       c.lineWidth = 1;
       c.setLineDash([4, 3]);
@@ -326,7 +333,7 @@
     chart.addEventListener('click', (event) => {
       const rect = chart.getBoundingClientRect();
       const x = ((event.clientX - rect.left) / rect.width) * chart.width;
-      const i = Math.round(((x - 44) / (chart.width - 88)) * (L - 1));
+      const i = Math.round(((x - 52) / (chart.width - 104)) * (L - 1));
       setLayer(Math.max(0, Math.min(L - 1, i)));
     });
 
@@ -360,8 +367,11 @@
         return;
       }
       textValues = rows;
-      let max = 0;
-      for (const r of rows) for (const v of r) max = Math.max(max, v);
+      // Text columns share one colour scale; the image column (a sum over the span) has its own.
+      let max = 0, imageMax = 0;
+      for (const r of rows) r.forEach((v, ci) => {
+        if (columns[ci].image) imageMax = Math.max(imageMax, v); else max = Math.max(max, v);
+      });
       const table = document.createElement('table');
       const thead = table.createTHead().insertRow();
       thead.appendChild(document.createElement('th'));
@@ -386,8 +396,12 @@
         tr.appendChild(th);
         values.forEach((v, ci) => {
           const td = tr.insertCell();
-          const t = max > 0 ? Math.sqrt(Math.max(0, v) / max) : 0;
-          td.style.background = 'rgb(' + Math.round(255 - 218 * t) + ',' + Math.round(255 - 156 * t) + ',' + Math.round(255 - 20 * t) + ')';
+          const m = columns[ci].image ? imageMax : max;
+          const t = m > 0 ? Math.sqrt(Math.max(0, v) / m) : 0;
+          td.style.background = columns[ci].image
+            ? 'rgb(' + Math.round(255 - 245 * t) + ',' + Math.round(255 - 130 * t) + ',' + Math.round(255 - 205 * t) + ')'
+            : 'rgb(' + Math.round(255 - 218 * t) + ',' + Math.round(255 - 156 * t) + ',' + Math.round(255 - 20 * t) + ')';
+          if (columns[ci].image) td.className = 'image-col';
           td.title = showToken(meta.tokens[pos]) + ' → ' + columns[ci].label + ': ' + fmt(v);
         });
       });
