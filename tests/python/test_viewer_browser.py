@@ -520,3 +520,14 @@ def test_bad_data_is_refused_with_a_message(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3
     assert "image span but its role is not image" in proc.stderr
+
+
+def test_page_without_image_or_answer_still_works(driver, tmp_path):
+    case = make_case(tmp_path, image=False, answer=[], name="plain")
+    open_page(driver, case["html"])
+    assert console_errors(driver) == []
+    assert driver.execute_script("return window.attnmapViewer.info.groups") == ["prompt"]
+    options = [o.get_attribute("value") for o in driver.find_elements("css selector", "#query option")]
+    assert options == ["g:0"] + [f"q:{k}" for k in range(len(PROMPT))]
+    value = driver.execute_script("return window.attnmapViewer.cellValue(1, 2)")
+    assert np.float32(value) == case["maps"][-1, 1, 2]
