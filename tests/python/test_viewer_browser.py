@@ -468,7 +468,13 @@ def test_batch_index_with_10000_items(driver, tmp_path):
         items.append({"id": f"item-{i:05d}", "image": f"images/img_{i}.jpg", "prompt": f"What is in picture {i}? 猫" if i % 2 else f"Describe {i}",
                       "answer": " cat" if ok else "", "probability": (i % 100) / 100 if ok else -1,
                       "status": "ok" if ok else "error", "error": "" if ok else f"input: cannot decode img_{i}.jpg",
-                      "viewer_href": f"item-{i:05d}/viewer.html", "thumbnail_href": ""})
+                      "viewer_href": f"item-{i:05d}/viewer.html",
+                      "thumbnail_href": f"item-{i:05d}/thumb.jpg" if i < 3 else ""})
+    from PIL import Image
+
+    for i in range(3):  # the first items have thumbnails: the items' own files, next to index.html
+        (tmp_path / f"item-{i:05d}").mkdir()
+        Image.new("RGB", (64, 48), (40 * i, 120, 200)).save(tmp_path / f"item-{i:05d}" / "thumb.jpg")
     desc = tmp_path / "index.json"
     desc.write_text(json.dumps({"title": "batch 🐱", "page_size": 100, "items": items}, ensure_ascii=False), encoding="utf-8")
     out = tmp_path / "index.html"
@@ -478,7 +484,11 @@ def test_batch_index_with_10000_items(driver, tmp_path):
     open_page(driver, out, hook="attnmapIndex")
     load_s = time.time() - start
     assert console_errors(driver) == []
-    assert network_requests(driver, out.resolve().as_uri()) == []
+    # the only loads are the thumbnails, files of the batch folder itself
+    thumbs = sorted((tmp_path / f"item-{i:05d}" / "thumb.jpg").as_uri() for i in range(3))
+    assert sorted(network_requests(driver, out.resolve().as_uri())) == thumbs
+    assert driver.execute_script(
+        "return Array.from(document.querySelectorAll('#items img')).map(i => i.complete && i.naturalWidth)") == [64, 64, 64]
     assert len(driver.find_elements("css selector", "#items tbody tr")) == 100
     s = driver.execute_script("return window.attnmapIndex.state()")
     assert s["shown"] == 10_000 and s["total"] == 10_000

@@ -68,6 +68,10 @@
       } else {
         idCell.textContent = it[C.id];
       }
+      const path = document.createElement('div');
+      path.className = 'path';
+      path.textContent = it[C.image];
+      idCell.appendChild(path);
       cell(tr, it[C.prompt], 'prompt');
       cell(tr, it[C.answer]);
       cell(tr, it[C.probability] >= 0 ? it[C.probability].toFixed(3) : '');
