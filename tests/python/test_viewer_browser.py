@@ -22,8 +22,9 @@ import pytest
 from conftest import missing_build_output
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# ATTNMAP_CHROMIUM / ATTNMAP_CHROMEDRIVER name other binaries (e.g. a Chromium that is not on PATH).
+CHROMIUM = os.environ.get("ATTNMAP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("ATTNMAP_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 # 8-bit linear quantisation with a per-map scale: |value - decoded| <= max(map) / 255 / 2.
 def quant_bound(values):
