@@ -346,33 +346,11 @@
       }
       columns.push({ label: showToken(meta.tokens[k]), role: meta.roles[k], position: k, image: false });
     }
-    let textValues = null;  // Float32Array [Q][columns] for the current layer and head, or null
+    let textValues = null;  // [Q][columns] for the current layer and head, or null
     const matrix = $('text-matrix');
-    function drawText() {
-      const rows = [];
-      for (let q = 0; q < Q; q++) {
-        const r = row(state.layer, state.head, 'q:' + q);
-        if (!r) { rows.length = 0; break; }
-        rows.push(columns.map((col) => (col.image ? r.mass : r.values[col.position])));
-      }
-      const headText = state.head === 'mean' ? 'mean of heads' : state.head === 'max' ? 'max of heads' : 'head ' + state.head;
-      $('text-caption').textContent = 'layer ' + meta.layers[state.layer] + ', ' + headText +
-        ' — rows: query tokens, columns: text tokens (the image span summed into one column)';
-      matrix.textContent = '';
-      if (!rows.length) {
-        textValues = null;
-        const p = document.createElement('p');
-        p.textContent = 'Not stored in this page for ' + headText + ' (see the note at the top).';
-        matrix.appendChild(p);
-        return;
-      }
-      textValues = rows;
-      // Text columns share one colour scale; the image column (a sum over the span) has its own.
-      let max = 0, imageMax = 0;
-      for (const r of rows) r.forEach((v, ci) => {
-        if (columns[ci].image) imageMax = Math.max(imageMax, v); else max = Math.max(max, v);
-      });
-      const table = document.createElement('table');
+    let table = null, cellRows = null;  // built once; a redraw only recolours the cells
+    function buildTable() {
+      table = document.createElement('table');
       const thead = table.createTHead().insertRow();
       thead.appendChild(document.createElement('th'));
       columns.forEach((col) => {
@@ -383,29 +361,73 @@
         thead.appendChild(th);
       });
       const tbody = table.createTBody();
-      const selectedGroup = state.query.startsWith('g:') ? meta.groups[+state.query.slice(2)] : null;
-      rows.forEach((values, q) => {
+      cellRows = [];
+      for (let q = 0; q < Q; q++) {
         const tr = tbody.insertRow();
         const pos = meta.query_positions[q];
-        const selected = selectedGroup ? selectedGroup.queries.includes(q) : state.query === 'q:' + q;
-        if (selected) tr.className = 'current';
         const th = document.createElement('th');
         th.textContent = showToken(meta.tokens[pos]);
         th.className = 'role-' + meta.roles[pos];
         th.title = meta.roles[pos] + ' token ' + pos;
         tr.appendChild(th);
-        values.forEach((v, ci) => {
+        const tds = [];
+        columns.forEach((col, ci) => {
           const td = tr.insertCell();
-          const m = columns[ci].image ? imageMax : max;
+          td.dataset.q = q;
+          td.dataset.c = ci;
+          if (col.image) td.className = 'image-col';
+          tds.push(td);
+        });
+        cellRows.push({ tr, tds });
+      }
+      // Titles are made when hovered: one listener instead of one string per cell and redraw.
+      table.addEventListener('mouseover', (event) => {
+        const td = event.target.closest('td');
+        if (!td || !textValues) return;
+        const q = +td.dataset.q, ci = +td.dataset.c;
+        td.title = showToken(meta.tokens[meta.query_positions[q]]) + ' → ' + columns[ci].label + ': ' + fmt(textValues[q][ci]);
+      });
+    }
+    function drawText() {
+      const rows = [];
+      for (let q = 0; q < Q; q++) {
+        const r = row(state.layer, state.head, 'q:' + q);
+        if (!r) { rows.length = 0; break; }
+        rows.push(columns.map((col) => (col.image ? r.mass : r.values[col.position])));
+      }
+      const headText = state.head === 'mean' ? 'mean of heads' : state.head === 'max' ? 'max of heads' : 'head ' + state.head;
+      $('text-caption').textContent = 'layer ' + meta.layers[state.layer] + ', ' + headText +
+        ' — rows: query tokens, columns: text tokens (the image span summed into one column)';
+      if (!rows.length) {
+        textValues = null;
+        matrix.textContent = '';
+        const p = document.createElement('p');
+        p.textContent = 'Not stored in this page for ' + headText + ' (see the note at the top).';
+        matrix.appendChild(p);
+        return;
+      }
+      textValues = rows;
+      if (!table) buildTable();
+      if (table.parentNode !== matrix) { matrix.textContent = ''; matrix.appendChild(table); }
+      // Text columns share one colour scale; the image column (a sum over the span) has its own.
+      let max = 0, imageMax = 0;
+      for (const r of rows) r.forEach((v, ci) => {
+        if (columns[ci].image) imageMax = Math.max(imageMax, v); else max = Math.max(max, v);
+      });
+      const selectedGroup = state.query.startsWith('g:') ? meta.groups[+state.query.slice(2)] : null;
+      rows.forEach((values, q) => {
+        const { tr, tds } = cellRows[q];
+        const selected = selectedGroup ? selectedGroup.queries.includes(q) : state.query === 'q:' + q;
+        tr.className = selected ? 'current' : '';
+        values.forEach((v, ci) => {
+          const image = columns[ci].image;
+          const m = image ? imageMax : max;
           const t = m > 0 ? Math.sqrt(Math.max(0, v) / m) : 0;
-          td.style.background = columns[ci].image
+          tds[ci].style.backgroundColor = image
             ? 'rgb(' + Math.round(255 - 245 * t) + ',' + Math.round(255 - 130 * t) + ',' + Math.round(255 - 205 * t) + ')'
             : 'rgb(' + Math.round(255 - 218 * t) + ',' + Math.round(255 - 156 * t) + ',' + Math.round(255 - 20 * t) + ')';
-          if (columns[ci].image) td.className = 'image-col';
-          td.title = showToken(meta.tokens[pos]) + ' → ' + columns[ci].label + ': ' + fmt(v);
         });
       });
-      matrix.appendChild(table);
     }
 
     // ---- wiring ----
