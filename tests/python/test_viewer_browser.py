@@ -373,6 +373,17 @@ def test_text_self_attention_labels_and_values(driver, case):
                 assert value == pytest.approx(rows[q, start:start + mh * mw].sum(), rel=1e-5)
             else:
                 assert abs(value - rows[q, col["position"]]) <= bound
+    # hovering a cell names its query and key tokens and shows its value
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    cell = driver.find_element("css selector", "#text-matrix tbody tr:nth-child(5) td:nth-of-type(2)")
+    ActionChains(driver).move_to_element(cell).perform()
+    value = driver.execute_script("return window.attnmapViewer.textValue(4, 1)")
+    title = cell.get_attribute("title")
+    assert title.startswith(tokens[case["queries"][4]].strip()) or tokens[case["queries"][4]] in title, title
+    assert title.endswith(": " + driver.execute_script(
+        "const v = arguments[0]; const a = Math.abs(v); return v === 0 ? '0' : (a >= 0.01 && a < 1000 ? v.toFixed(4) : v.toExponential(3));",
+        value)), title
     # per head too
     select(driver, "heads", "1")
     head_row = case["rows"][-1, 1, 3].astype(np.float64)
