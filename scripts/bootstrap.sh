@@ -5,12 +5,15 @@
 # use the same names (not run by CI). Every find_package/pkg_check_modules of the build, the tests
 # and the sanitizer job is covered: OpenCV (libopencv-dev ships OpenCVConfig.cmake), PNG, ZLIB,
 # nlohmann_json, CLI11, spdlog, GTest, PCRE2 and utf8proc; scripts/fuzz.sh adds clang on its own.
+# chromium + chromium-driver: the viewer's browser tests (tests/python/test_viewer_browser.py, with
+# the pinned selenium of tools/requirements.txt) drive a headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(g++ make ninja-build pkg-config python3-venv
   libopencv-dev libpng-dev zlib1g-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libutf8proc-dev libgtest-dev)
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libutf8proc-dev libgtest-dev
+  chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,477 @@
+// attnmap viewer: decodes the inline data (docs/viewer.md) and draws the heatmap, the per-layer
+// summary and the text self-attention. No network: everything it reads is in this document.
+(function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const hook = { ready: false, error: null };
+  window.attnmapViewer = hook;
+
+  function fail(message) {
+    hook.error = String(message);
+    const box = $('error');
+    box.textContent = 'The viewer could not start: ' + message;
+    box.hidden = false;
+  }
+
+  // ---- colormaps: 256-entry lookup tables from evenly spaced stops ----
+  const STOPS = {
+    jet: ['#000080', '#0000ff', '#0080ff', '#00ffff', '#80ff80', '#ffff00', '#ff8000', '#ff0000', '#800000'],
+    viridis: ['#440154', '#472d7b', '#3b528b', '#2c728e', '#21918c', '#28ae80', '#5ec962', '#addc30', '#fde725'],
+    turbo: ['#30123b', '#4145ab', '#4675ed', '#39a2fc', '#1bcfd4', '#24eca6', '#61fc6c', '#a4fc3b', '#d1e834',
+      '#f3c63a', '#fe9b2d', '#f36315', '#d93806', '#b11901', '#7a0403'],
+    inferno: ['#000004', '#1b0c41', '#4a0c6b', '#781c6d', '#a52c60', '#cf4446', '#ed6925', '#fb9b06', '#f7d13d', '#fcffa4'],
+    gray: ['#000000', '#ffffff'],
+  };
+  const LUTS = {};
+  for (const name of Object.keys(STOPS)) {
+    const stops = STOPS[name].map((h) => [1, 3, 5].map((i) => parseInt(h.substr(i, 2), 16)));
+    const lut = new Uint8Array(256 * 3);
+    for (let i = 0; i < 256; i++) {
+      const x = (i / 255) * (stops.length - 1);
+      const k = Math.min(Math.floor(x), stops.length - 2);
+      const f = x - k;
+      for (let c = 0; c < 3; c++) lut[i * 3 + c] = Math.round(stops[k][c] * (1 - f) + stops[k + 1][c] * f);
+    }
+    LUTS[name] = lut;
+  }
+
+  function base64Bytes(text) {
+    const bin = atob(text.trim());
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  async function inflate(bytes) {
+    if (typeof DecompressionStream === 'undefined') throw new Error('this browser lacks DecompressionStream (Chromium 80+, Firefox 113+, Safari 16.4+)');
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  function fmt(v) {
+    if (v === null || v === undefined || Number.isNaN(v)) return '–';
+    if (v === 0) return '0';
+    const a = Math.abs(v);
+    return a >= 0.01 && a < 1000 ? v.toFixed(4) : v.toExponential(3);
+  }
+
+  function showToken(t) {
+    if (t === '') return '∅';
+    return t.replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/\r/g, '␍');
+  }
+
+  async function start() {
+    const meta = JSON.parse($('attnmap-meta').textContent);
+    let payload = base64Bytes($('attnmap-data').textContent);
+    if (meta.compression === 'deflate') payload = await inflate(payload);
+    const buffer = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength);
+    const block = (name) => {
+      const b = meta.layout[name];
+      if (!b) return null;
+      const n = b.shape.reduce((a, x) => a * x, 1);
+      return b.dtype === 'f32' ? new Float32Array(buffer, b.offset, n) : new Uint8Array(buffer, b.offset, n);
+    };
+    const L = meta.layers.length, H = meta.heads, S = meta.tokens.length;
+    const [MH, MW] = meta.grid;
+    const P = MH * MW, IS = meta.image_start, Q = meta.query_positions.length;
+    const maps = block('maps');
+    const groups = { u8: block('groups'), scale: block('groups_scale'), mass: block('groups_image_mass'), G: meta.groups.length, slots: H + 2 };
+    const queries = { u8: block('queries'), scale: block('queries_scale'), mass: block('queries_image_mass'),
+      slots: meta.layout.queries ? meta.layout.queries.shape[1] : 0 };
+
+    let image = null;
+    const imageText = $('attnmap-image').textContent.trim();
+    if (imageText) {
+      try {
+        image = await createImageBitmap(new Blob([base64Bytes(imageText)], { type: 'image/jpeg' }));
+      } catch (e) {
+        image = null;
+      }
+    }
+
+    // ---- header ----
+    $('title').textContent = meta.title;
+    for (const line of meta.metadata) {
+      const li = document.createElement('li');
+      li.textContent = line;
+      $('metadata').appendChild(li);
+    }
+    if (meta.notes.length) {
+      $('notes').textContent = meta.notes.join(' ');
+      $('notes').hidden = false;
+    }
+
+    // ---- decoding rows ----
+    const slotOf = (head) => (head === 'mean' ? 0 : head === 'max' ? 1 : 2 + head);
+    function decode(set, index) {
+      const out = new Float32Array(S);
+      const si = set.scale[index * 2], st = set.scale[index * 2 + 1];
+      const base = index * S;
+      for (let k = 0; k < S; k++) out[k] = set.u8[base + k] * (k >= IS && k < IS + P ? si : st);
+      return out;
+    }
+    // The full row (float32 [S]) of (layer, head, query), or null when this page does not store it.
+    function row(l, head, query) {
+      const slot = slotOf(head);
+      if (query.startsWith('g:')) {
+        if (!groups.u8) return null;
+        const g = +query.slice(2);
+        return { values: decode(groups, (l * groups.slots + slot) * groups.G + g), mass: groups.mass[(l * groups.slots + slot) * groups.G + g] };
+      }
+      const q = +query.slice(2);
+      if (!queries.u8 || slot >= queries.slots) return null;
+      const i = (l * queries.slots + slot) * Q + q;
+      return { values: decode(queries, i), mass: queries.mass[i] };
+    }
+    const promptGroup = meta.groups.findIndex((g) => g.name === 'prompt');
+    // The image map (float32 [P]) shown for (layer, head, query); the exact maps.npy values for
+    // heads mean over the prompt tokens.
+    function imageMap(l, head, query) {
+      if (head === 'mean' && query === 'g:' + promptGroup) return maps.subarray(l * P, (l + 1) * P);
+      const r = row(l, head, query);
+      return r ? r.values.subarray(IS, IS + P) : null;
+    }
+
+    // ---- controls ----
+    const state = {
+      layer: Math.max(0, Math.min(L - 1, meta.initial.layer_index)),
+      head: 'mean',
+      query: 'g:' + Math.max(0, promptGroup),
+      opacity: meta.initial.opacity,
+      colormap: LUTS[meta.initial.colormap] ? meta.initial.colormap : 'jet',
+      scale: 'layer',
+    };
+    const layerInput = $('layer');
+    layerInput.max = String(L - 1);
+    layerInput.value = String(state.layer);
+    const headSelect = $('heads');
+    const addOption = (select, value, text) => {
+      const o = document.createElement('option');
+      o.value = value;
+      o.textContent = text;
+      select.appendChild(o);
+    };
+    addOption(headSelect, 'mean', 'mean of heads');
+    addOption(headSelect, 'max', 'max of heads');
+    for (let h = 0; h < H; h++) addOption(headSelect, String(h), 'head ' + h);
+    const querySelect = $('query');
+    meta.groups.forEach((g, gi) => {
+      addOption(querySelect, 'g:' + gi, 'all ' + g.name + ' tokens (' + g.queries.length + ')');
+      g.queries.forEach((q, k) => {
+        addOption(querySelect, 'q:' + q, '  ' + g.name + ' ' + (k + 1) + ': ' + showToken(meta.tokens[meta.query_positions[q]]));
+      });
+    });
+    querySelect.value = state.query;
+    $('opacity').value = String(state.opacity);
+    $('colormap').value = state.colormap;
+
+    // ---- the heatmap ----
+    const canvas = $('map');
+    const ctx = canvas.getContext('2d');
+    // Small images are drawn larger and large ones smaller: the longest side is 560 CSS pixels.
+    const longest = 560 * Math.min(2, window.devicePixelRatio || 1);
+    const iw = image ? image.width : MW * 32, ih = image ? image.height : MH * 32;
+    const fit = longest / Math.max(iw, ih);
+    canvas.width = Math.max(1, Math.round(iw * fit));
+    canvas.height = Math.max(1, Math.round(ih * fit));
+    canvas.style.width = Math.round((canvas.width / longest) * 560) + 'px';
+    const cells = document.createElement('canvas');
+    cells.width = MW;
+    cells.height = MH;
+    const cellsCtx = cells.getContext('2d');
+    let current = null, range = [0, 0];
+
+    function rangeOf(values, acc) {
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v < acc[0]) acc[0] = v;
+        if (v > acc[1]) acc[1] = v;
+      }
+      return acc;
+    }
+
+    function draw() {
+      current = imageMap(state.layer, state.head, state.query);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      if (image) ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+      else { ctx.fillStyle = '#808080'; ctx.fillRect(0, 0, canvas.width, canvas.height); }
+      const unavailable = $('unavailable');
+      if (!current) {
+        range = [0, 0];
+        unavailable.textContent = 'This combination of heads and query is not stored in this page (see the note at the top).';
+        unavailable.hidden = false;
+      } else {
+        unavailable.hidden = true;
+        if (state.scale === 'shared') {
+          range = [Infinity, -Infinity];
+          for (let l = 0; l < L; l++) rangeOf(imageMap(l, state.head, state.query), range);
+        } else {
+          range = rangeOf(current, [Infinity, -Infinity]);
+        }
+        const [lo, hi] = range;
+        const lut = LUTS[state.colormap];
+        const img = cellsCtx.createImageData(MW, MH);
+        for (let i = 0; i < P; i++) {
+          const t = hi > lo ? (current[i] - lo) / (hi - lo) : 0;
+          const c = Math.max(0, Math.min(255, Math.round(t * 255)));
+          img.data[i * 4] = lut[c * 3];
+          img.data[i * 4 + 1] = lut[c * 3 + 1];
+          img.data[i * 4 + 2] = lut[c * 3 + 2];
+          img.data[i * 4 + 3] = 255;
+        }
+        cellsCtx.putImageData(img, 0, 0);
+        ctx.save();
+        ctx.globalAlpha = state.opacity;
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(cells, 0, 0, canvas.width, canvas.height);
+        ctx.restore();
+      }
+      $('layer-label').textContent = 'layer ' + meta.layers[state.layer] + '  (' + (state.layer + 1) + '/' + L + ')';
+      drawColorbar();
+      drawChart();
+      drawText();
+    }
+
+    function drawColorbar() {
+      const bar = $('colorbar');
+      const c = bar.getContext('2d');
+      const img = c.createImageData(256, 1);
+      const lut = LUTS[state.colormap];
+      for (let i = 0; i < 256; i++) {
+        img.data.set([lut[i * 3], lut[i * 3 + 1], lut[i * 3 + 2], 255], i * 4);
+      }
+      const row1 = document.createElement('canvas');
+      row1.width = 256; row1.height = 1;
+      row1.getContext('2d').putImageData(img, 0, 0);
+      c.imageSmoothingEnabled = false;
+      c.drawImage(row1, 0, 0, bar.width, bar.height);
+      $('cb-lo').textContent = current ? fmt(range[0]) : '';
+      $('cb-hi').textContent = current ? fmt(range[1]) + (state.scale === 'shared' ? ' (all layers)' : ' (this layer)') : '';
+    }
+
+    // ---- hover ----
+    const tooltip = $('tooltip');
+    function cellAt(event) {
+      const rect = canvas.getBoundingClientRect();
+      const c = Math.floor(((event.clientX - rect.left) / rect.width) * MW);
+      const r = Math.floor(((event.clientY - rect.top) / rect.height) * MH);
+      return r >= 0 && r < MH && c >= 0 && c < MW ? [r, c] : null;
+    }
+    canvas.addEventListener('mousemove', (event) => {
+      const cell = cellAt(event);
+      if (!cell || !current) { tooltip.hidden = true; return; }
+      const [r, c] = cell;
+      const text = 'row ' + r + ', col ' + c + ': ' + fmt(current[r * MW + c]);
+      tooltip.textContent = text;
+      tooltip.dataset.row = r;
+      tooltip.dataset.col = c;
+      tooltip.dataset.value = String(current[r * MW + c]);
+      const wrap = canvas.getBoundingClientRect();
+      tooltip.style.left = (event.clientX - wrap.left + 12) + 'px';
+      tooltip.style.top = (event.clientY - wrap.top + 12) + 'px';
+      tooltip.hidden = false;
+      $('hover-readout').textContent = 'layer ' + meta.layers[state.layer] + ', ' + text + ' (token ' + (IS + r * MW + c) + ')';
+    });
+    canvas.addEventListener('mouseleave', () => { tooltip.hidden = true; });
+
+    // ---- per-layer summary ----
+    const pred = $('prediction');
+    const parts = [];
+    if (meta.next_token !== '') {
+      parts.push('Next token: “' + meta.next_token + '”' + (meta.next_token_probability >= 0 ? ', p = ' + meta.next_token_probability.toFixed(3) : ''));
+    }
+    if (meta.answer !== '') parts.push('Answer: ' + meta.answer);
+    pred.textContent = parts.join(' · ');
+
+    const chart = $('chart');
+    function drawChart() {
+      const c = chart.getContext('2d');
+      const w = chart.width, h = chart.height, pad = { l: 52, r: 52, t: 10, b: 30 };
+      c.clearRect(0, 0, w, h);
+      const xs = (i) => pad.l + (L === 1 ? (w - pad.l - pad.r) / 2 : (i / (L - 1)) * (w - pad.l - pad.r));
+      const series = [
+        { key: 'image_mass', color: '#2563eb', side: 'l' },
+        { key: 'entropy', color: '#e07b00', side: 'r' },
+      ];
+      c.strokeStyle = '#ccc';
+      c.strokeRect(pad.l, pad.t, w - pad.l - pad.r, h - pad.t - pad.b);
+      c.fillStyle = '#6b6b70';
+      c.font = '11px system-ui, sans-serif';
+      for (const s of series) {
+        const vals = meta.layer_summary.map((x) => x[s.key]);
+        let lo = Math.min(...vals), hi = Math.max(...vals);
+        const margin = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+        lo -= margin; hi += margin;
+        const ys = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * (h - pad.t - pad.b);
+        c.strokeStyle = s.color;
+        c.lineWidth = 2;
+        c.beginPath();
+        vals.forEach((v, i) => (i ? c.lineTo(xs(i), ys(v)) : c.moveTo(xs(i), ys(v))));
+        c.stroke();
+        c.fillStyle = s.color;
+        vals.forEach((v, i) => { c.beginPath(); c.arc(xs(i), ys(v), 2.5, 0, 7); c.fill(); });
+        c.textAlign = s.side === 'l' ? 'right' : 'left';
+        const x = s.side === 'l' ? pad.l - 4 : w - pad.r + 4;
+        c.fillText(fmt(hi), x, pad.t + 9);
+        c.fillText(fmt(lo), x, h - pad.b);
+        c.fillText(fmt(vals[state.layer]), x, Math.max(pad.t + 24, Math.min(h - pad.b - 14, ys(vals[state.layer]) + 4)));
+      }
+      c.fillStyle = '#6b6b70';
+      c.textAlign = 'center';
+      const step = Math.max(1, Math.ceil(L / 10));
+      for (let i = 0; i < L; i += step) c.fillText(String(meta.layers[i]), xs(i), h - 12);
+      c.fillText('layer', (pad.l + w - pad.r) / 2, h - 1);
+      c.strokeStyle = 'rgba(0,0,0,.5)';
+      c.lineWidth = 1;
+      c.setLineDash([4, 3]);
+      c.beginPath();
+      c.moveTo(xs(state.layer), pad.t);
+      c.lineTo(xs(state.layer), h - pad.b);
+      c.stroke();
+      c.setLineDash([]);
+    }
+    chart.addEventListener('click', (event) => {
+      const rect = chart.getBoundingClientRect();
+      const x = ((event.clientX - rect.left) / rect.width) * chart.width;
+      const i = Math.round(((x - 52) / (chart.width - 104)) * (L - 1));
+      setLayer(Math.max(0, Math.min(L - 1, i)));
+    });
+
+    // ---- text self-attention ----
+    const columns = [];  // {label, role, position, image}
+    for (let k = 0; k < S; k++) {
+      if (meta.roles[k] === 'image') {
+        if (k === IS) columns.push({ label: '[image ×' + P + ']', role: 'image', position: k, image: true });
+        continue;
+      }
+      columns.push({ label: showToken(meta.tokens[k]), role: meta.roles[k], position: k, image: false });
+    }
+    let textValues = null;  // [Q][columns] for the current layer and head, or null
+    const matrix = $('text-matrix');
+    let table = null, cellRows = null;  // built once; a redraw only recolours the cells
+    function buildTable() {
+      table = document.createElement('table');
+      const thead = table.createTHead().insertRow();
+      thead.appendChild(document.createElement('th'));
+      columns.forEach((col) => {
+        const th = document.createElement('th');
+        th.textContent = col.label;
+        th.className = 'role-' + col.role;
+        th.title = col.role + ' token ' + col.position + (col.image ? ' … ' + (col.position + P - 1) : '');
+        thead.appendChild(th);
+      });
+      const tbody = table.createTBody();
+      cellRows = [];
+      for (let q = 0; q < Q; q++) {
+        const tr = tbody.insertRow();
+        const pos = meta.query_positions[q];
+        const th = document.createElement('th');
+        th.textContent = showToken(meta.tokens[pos]);
+        th.className = 'role-' + meta.roles[pos];
+        th.title = meta.roles[pos] + ' token ' + pos;
+        tr.appendChild(th);
+        const tds = [];
+        columns.forEach((col, ci) => {
+          const td = tr.insertCell();
+          td.dataset.q = q;
+          td.dataset.c = ci;
+          if (col.image) td.className = 'image-col';
+          tds.push(td);
+        });
+        cellRows.push({ tr, tds });
+      }
+      // Titles are made when hovered: one listener instead of one string per cell and redraw.
+      table.addEventListener('mouseover', (event) => {
+        const td = event.target.closest('td');
+        if (!td || !textValues) return;
+        const q = +td.dataset.q, ci = +td.dataset.c;
+        td.title = showToken(meta.tokens[meta.query_positions[q]]) + ' → ' + columns[ci].label + ': ' + fmt(textValues[q][ci]);
+      });
+    }
+    function drawText() {
+      const rows = [];
+      for (let q = 0; q < Q; q++) {
+        const r = row(state.layer, state.head, 'q:' + q);
+        if (!r) { rows.length = 0; break; }
+        rows.push(columns.map((col) => (col.image ? r.mass : r.values[col.position])));
+      }
+      const headText = state.head === 'mean' ? 'mean of heads' : state.head === 'max' ? 'max of heads' : 'head ' + state.head;
+      $('text-caption').textContent = 'layer ' + meta.layers[state.layer] + ', ' + headText +
+        ' — rows: query tokens, columns: text tokens (the image span summed into one column)';
+      if (!rows.length) {
+        textValues = null;
+        matrix.textContent = '';
+        const p = document.createElement('p');
+        p.textContent = 'Not stored in this page for ' + headText + ' (see the note at the top).';
+        matrix.appendChild(p);
+        return;
+      }
+      textValues = rows;
+      if (!table) buildTable();
+      if (table.parentNode !== matrix) { matrix.textContent = ''; matrix.appendChild(table); }
+      // Text columns share one colour scale; the image column (a sum over the span) has its own.
+      let max = 0, imageMax = 0;
+      for (const r of rows) r.forEach((v, ci) => {
+        if (columns[ci].image) imageMax = Math.max(imageMax, v); else max = Math.max(max, v);
+      });
+      const selectedGroup = state.query.startsWith('g:') ? meta.groups[+state.query.slice(2)] : null;
+      rows.forEach((values, q) => {
+        const { tr, tds } = cellRows[q];
+        const selected = selectedGroup ? selectedGroup.queries.includes(q) : state.query === 'q:' + q;
+        tr.className = selected ? 'current' : '';
+        values.forEach((v, ci) => {
+          const image = columns[ci].image;
+          const m = image ? imageMax : max;
+          const t = m > 0 ? Math.sqrt(Math.max(0, v) / m) : 0;
+          tds[ci].style.backgroundColor = image
+            ? 'rgb(' + Math.round(255 - 245 * t) + ',' + Math.round(255 - 130 * t) + ',' + Math.round(255 - 205 * t) + ')'
+            : 'rgb(' + Math.round(255 - 218 * t) + ',' + Math.round(255 - 156 * t) + ',' + Math.round(255 - 20 * t) + ')';
+        });
+      });
+    }
+
+    // ---- wiring ----
+    function setLayer(i) {
+      state.layer = i;
+      layerInput.value = String(i);
+      draw();
+    }
+    layerInput.addEventListener('input', () => setLayer(+layerInput.value));
+    headSelect.addEventListener('change', () => {
+      state.head = headSelect.value === 'mean' || headSelect.value === 'max' ? headSelect.value : +headSelect.value;
+      draw();
+    });
+    querySelect.addEventListener('change', () => { state.query = querySelect.value; draw(); });
+    $('opacity').addEventListener('input', () => { state.opacity = +$('opacity').value; draw(); });
+    $('colormap').addEventListener('change', () => { state.colormap = $('colormap').value; draw(); });
+    $('scale').addEventListener('change', () => { state.scale = $('scale').value; draw(); });
+    let timer = null;
+    $('play').addEventListener('click', () => {
+      if (timer) {
+        clearInterval(timer);
+        timer = null;
+        $('play').textContent = '▶ play';
+        return;
+      }
+      $('play').textContent = '❚❚ pause';
+      timer = setInterval(() => setLayer((state.layer + 1) % L), 700);
+    });
+
+    // ---- the read-only test hook (docs/viewer.md) ----
+    hook.info = { layers: meta.layers.slice(), heads: H, grid: [MH, MW], seq: S, queries: Q, detail: meta.detail,
+      notes: meta.notes.slice(), groups: meta.groups.map((g) => g.name) };
+    hook.state = () => ({ layerIndex: state.layer, layer: meta.layers[state.layer], head: state.head, query: state.query,
+      opacity: state.opacity, colormap: state.colormap, scale: state.scale, range: range.slice(), available: !!current,
+      playing: !!timer });
+    hook.cellValue = (r, c) => (current && r >= 0 && r < MH && c >= 0 && c < MW ? current[r * MW + c] : null);
+    hook.currentMap = () => (current ? Array.from(current) : null);
+    hook.textColumns = () => columns.map((c) => ({ label: c.label, role: c.role, position: c.position }));
+    hook.textValue = (q, col) => (textValues ? textValues[q][col] : null);
+    hook.layerSummary = () => meta.layer_summary.map((x) => Object.assign({}, x));
+
+    draw();
+    hook.ready = true;
+  }
+
+  start().catch((e) => fail(e && e.message ? e.message : e));
+})();

@@ -1,0 +1,466 @@
+// The self-contained HTML viewer: checks the plain data, quantises the attention rows (8-bit with
+// per-map scales), picks the detail level that fits the size budget, compresses and embeds it with
+// the page's assets (compiled in from src/viewer/assets). Format: docs/viewer.md.
+#include "attnmap/viewer.hpp"
+
+#include "attnmap/error.hpp"
+#include "attnmap_viewer_assets.hpp"
+
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace attnmap {
+
+namespace {
+
+using nlohmann::json;
+
+std::string_view asset(const unsigned char* bytes, std::size_t size) {
+  return {reinterpret_cast<const char*>(bytes), size};
+}
+
+[[noreturn]] void bad_data(const std::string& message) {
+  throw Error(ErrorKind::Input, "viewer: " + message);
+}
+
+// The JSON embedded in a <script type="application/json">: no "<" at all (so no "</script>"),
+// invalid UTF-8 replaced by U+FFFD.
+std::string script_json(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size() + 64);
+  for (char c : text) {
+    if (c == '<') {
+      out += "\\u003c";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The template with each marker (exactly once in it) replaced by its content, in one pass over the
+// template, so that content (a title, the data) is never searched for markers.
+std::string assemble(std::string_view page, const std::vector<std::pair<std::string_view, std::string_view>>& parts) {
+  std::vector<std::pair<std::size_t, std::size_t>> at;  // (offset in page, index into parts)
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto pos = page.find(parts[i].first);
+    if (pos == std::string_view::npos)
+      throw Error(ErrorKind::Internal, "viewer: asset lacks the marker " + std::string(parts[i].first));
+    at.emplace_back(pos, i);
+  }
+  std::sort(at.begin(), at.end());
+  std::size_t size = page.size();
+  for (const auto& p : parts) size += p.second.size();
+  std::string out;
+  out.reserve(size);
+  std::size_t from = 0;
+  for (const auto& [pos, i] : at) {
+    out.append(page.substr(from, pos - from));
+    out.append(parts[i].second);
+    from = pos + parts[i].first.size();
+  }
+  out.append(page.substr(from));
+  return out;
+}
+
+void validate(const ViewerData& d) {
+  if (d.merged_h <= 0 || d.merged_w <= 0) bad_data("merged_h and merged_w must be positive");
+  if (d.layers.empty()) bad_data("layers is empty");
+  if (d.heads <= 0) bad_data("heads must be positive");
+  const std::size_t seq = d.tokens.size();
+  if (d.roles.size() != seq) bad_data("roles has " + std::to_string(d.roles.size()) + " entries, tokens " + std::to_string(seq));
+  const std::size_t pixels = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  if (d.image_start + pixels > seq) bad_data("the image span [image_start, image_start + merged_h*merged_w) exceeds the sequence");
+  for (std::size_t i = 0; i < seq; ++i) {
+    const bool in_span = i >= d.image_start && i < d.image_start + pixels;
+    if (in_span != (d.roles[i] == TokenRole::Image))
+      bad_data("token " + std::to_string(i) + (in_span ? " is in the image span but its role is not image"
+                                                       : " has role image outside the image span"));
+  }
+  if (d.query_positions.empty()) bad_data("query_positions is empty");
+  for (int q : d.query_positions) {
+    if (q < 0 || static_cast<std::size_t>(q) >= seq) bad_data("query position " + std::to_string(q) + " is outside the sequence");
+    if (d.roles[q] != TokenRole::Prompt && d.roles[q] != TokenRole::Answer)
+      bad_data("query position " + std::to_string(q) + " is not a prompt or answer token");
+  }
+  const std::size_t want_rows = d.layers.size() * d.heads * d.query_positions.size() * seq;
+  if (d.rows.size() != want_rows)
+    bad_data("rows has " + std::to_string(d.rows.size()) + " values, [layers, heads, queries, seq] needs " + std::to_string(want_rows));
+  if (d.maps.size() != d.layers.size() * pixels)
+    bad_data("maps has " + std::to_string(d.maps.size()) + " values, [layers, merged_h, merged_w] needs " +
+             std::to_string(d.layers.size() * pixels));
+}
+
+// A binary payload of named blocks, each at a 4-byte aligned offset.
+struct Payload {
+  std::vector<std::uint8_t> bytes;
+  json layout = json::object();
+
+  std::uint8_t* add(const std::string& name, const std::string& dtype, std::vector<std::size_t> shape) {
+    std::size_t n = 1;
+    for (auto s : shape) n *= s;
+    const std::size_t elem = dtype == "f32" ? 4 : 1;
+    const std::size_t offset = (bytes.size() + 3) / 4 * 4;
+    bytes.resize(offset + n * elem, 0);
+    layout[name] = {{"offset", offset}, {"dtype", dtype}, {"shape", shape}};
+    return bytes.data() + offset;
+  }
+  void add_f32(const std::string& name, std::vector<std::size_t> shape, const std::vector<float>& values) {
+    std::uint8_t* at = add(name, "f32", std::move(shape));
+    std::memcpy(at, values.data(), values.size() * sizeof(float));
+  }
+};
+
+// One head slot of the encoded rows: 0 = mean over heads, 1 = max over heads, 2 + h = head h.
+class RowSource {
+ public:
+  explicit RowSource(const ViewerData& d)
+      : d_(d), seq_(d.tokens.size()), queries_(d.query_positions.size()) {}
+
+  // Row (layer l, head slot s, query q), float32 [seq].
+  void row(std::size_t l, std::size_t slot, std::size_t q, std::vector<float>& out) const {
+    out.assign(seq_, 0.0f);
+    const std::size_t heads = d_.heads;
+    auto at = [&](std::size_t h) { return d_.rows.data() + ((l * heads + h) * queries_ + q) * seq_; };
+    if (slot >= 2) {
+      std::copy_n(at(slot - 2), seq_, out.begin());
+      return;
+    }
+    if (slot == 0) {
+      std::vector<double> sum(seq_, 0.0);
+      for (std::size_t h = 0; h < heads; ++h) {
+        const float* r = at(h);
+        for (std::size_t k = 0; k < seq_; ++k) sum[k] += r[k];
+      }
+      for (std::size_t k = 0; k < seq_; ++k) out[k] = static_cast<float>(sum[k] / heads);
+    } else {
+      std::copy_n(at(0), seq_, out.begin());
+      for (std::size_t h = 1; h < heads; ++h) {
+        const float* r = at(h);
+        for (std::size_t k = 0; k < seq_; ++k) out[k] = std::max(out[k], r[k]);
+      }
+    }
+  }
+
+  // The mean of row(l, slot, q) over the queries of a group.
+  void group_row(std::size_t l, std::size_t slot, const std::vector<std::size_t>& group, std::vector<float>& out) const {
+    std::vector<double> sum(seq_, 0.0);
+    std::vector<float> r;
+    for (std::size_t q : group) {
+      row(l, slot, q, r);
+      for (std::size_t k = 0; k < seq_; ++k) sum[k] += r[k];
+    }
+    out.assign(seq_, 0.0f);
+    for (std::size_t k = 0; k < seq_; ++k) out[k] = static_cast<float>(sum[k] / group.size());
+  }
+
+ private:
+  const ViewerData& d_;
+  std::size_t seq_;
+  std::size_t queries_;
+};
+
+// Quantises one row into `out` [seq]: the image span and the text columns each with their own
+// scale. Writes the two scales and the exact image mass.
+void encode_row(const std::vector<float>& row, std::size_t image_start, std::size_t pixels, std::uint8_t* out,
+                float* scales, float* image_mass) {
+  const std::size_t seq = row.size();
+  scales[0] = viewer_encoding::quantise_u8(row.data() + image_start, pixels, out + image_start);
+  std::vector<float> text;
+  text.reserve(seq - pixels);
+  for (std::size_t k = 0; k < seq; ++k)
+    if (k < image_start || k >= image_start + pixels) text.push_back(row[k]);
+  std::vector<std::uint8_t> qtext(text.size());
+  scales[1] = viewer_encoding::quantise_u8(text.data(), text.size(), qtext.data());
+  std::size_t t = 0;
+  for (std::size_t k = 0; k < seq; ++k)
+    if (k < image_start || k >= image_start + pixels) out[k] = qtext[t++];
+  double mass = 0;
+  for (std::size_t k = image_start; k < image_start + pixels; ++k) mass += row[k];
+  *image_mass = static_cast<float>(mass);
+}
+
+struct Groups {
+  std::vector<std::string> names;
+  std::vector<std::vector<std::size_t>> members;
+};
+
+Groups query_groups(const ViewerData& d) {
+  Groups g;
+  for (TokenRole role : {TokenRole::Prompt, TokenRole::Answer}) {
+    std::vector<std::size_t> members;
+    for (std::size_t q = 0; q < d.query_positions.size(); ++q)
+      if (d.roles[d.query_positions[q]] == role) members.push_back(q);
+    if (!members.empty()) {
+      g.names.push_back(token_role_name(role));
+      g.members.push_back(std::move(members));
+    }
+  }
+  return g;
+}
+
+Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& groups) {
+  const std::size_t L = d.layers.size(), H = d.heads, Q = d.query_positions.size(), S = d.tokens.size();
+  const std::size_t P = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  const std::size_t G = groups.names.size();
+  Payload p;
+  p.add_f32("maps", {L, P}, d.maps);
+  if (detail == ViewerDetail::MapsOnly) return p;
+  const RowSource source(d);
+  const std::size_t gslots = H + 2;
+  const std::size_t qslots = detail == ViewerDetail::Full ? H + 2 : (detail == ViewerDetail::NoHeadPerQuery ? 2 : 0);
+  // The float blocks first (4-byte aligned), then the bytes.
+  p.add("groups_scale", "f32", {L, gslots, G, 2});
+  p.add("groups_image_mass", "f32", {L, gslots, G});
+  if (qslots) {
+    p.add("queries_scale", "f32", {L, qslots, Q, 2});
+    p.add("queries_image_mass", "f32", {L, qslots, Q});
+  }
+  p.add("groups", "u8", {L, gslots, G, S});
+  if (qslots) p.add("queries", "u8", {L, qslots, Q, S});
+  auto block = [&](const char* name) { return p.bytes.data() + p.layout[name]["offset"].get<std::size_t>(); };
+  std::vector<float> row;
+  for (std::size_t l = 0; l < L; ++l)
+    for (std::size_t s = 0; s < gslots; ++s)
+      for (std::size_t g = 0; g < G; ++g) {
+        source.group_row(l, s, groups.members[g], row);
+        const std::size_t i = (l * gslots + s) * G + g;
+        encode_row(row, d.image_start, P, block("groups") + i * S,
+                   reinterpret_cast<float*>(block("groups_scale")) + i * 2,
+                   reinterpret_cast<float*>(block("groups_image_mass")) + i);
+      }
+  for (std::size_t l = 0; l < L; ++l)
+    for (std::size_t s = 0; s < qslots; ++s)
+      for (std::size_t q = 0; q < Q; ++q) {
+        source.row(l, s, q, row);
+        const std::size_t i = (l * qslots + s) * Q + q;
+        encode_row(row, d.image_start, P, block("queries") + i * S,
+                   reinterpret_cast<float*>(block("queries_scale")) + i * 2,
+                   reinterpret_cast<float*>(block("queries_image_mass")) + i);
+      }
+  return p;
+}
+
+json layer_summary(const ViewerData& d) {
+  const std::size_t P = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  json out = json::array();
+  for (std::size_t l = 0; l < d.layers.size(); ++l) {
+    const float* m = d.maps.data() + l * P;
+    double sum = 0;
+    for (std::size_t i = 0; i < P; ++i) sum += std::max(0.0f, m[i]);
+    double entropy = 0;
+    if (sum > 0)
+      for (std::size_t i = 0; i < P; ++i) {
+        const double p = std::max(0.0f, m[i]) / sum;
+        if (p > 0) entropy -= p * std::log(p);
+      }
+    out.push_back({{"layer", d.layers[l]}, {"image_mass", sum}, {"entropy", entropy}});
+  }
+  return out;
+}
+
+std::string notes_for(ViewerDetail detail, std::size_t budget) {
+  const std::string why = " to keep the page under its size budget of " + std::to_string(budget) + " bytes";
+  switch (detail) {
+    case ViewerDetail::Full: return "";
+    case ViewerDetail::NoHeadPerQuery:
+      return "Per-head detail of single query tokens was dropped" + why +
+             ": single query tokens show heads mean/max only; each head shows the query groups.";
+    case ViewerDetail::NoPerQuery:
+      return "Per-query detail was dropped" + why + ": only the query groups (all prompt tokens, all answer tokens) are shown.";
+    case ViewerDetail::MapsOnly:
+      return "Per-head and per-query detail and text self-attention were dropped" + why +
+             ": only the maps of maps.npy (heads mean, all prompt tokens) are shown.";
+  }
+  return "";
+}
+
+}  // namespace
+
+const char* token_role_name(TokenRole role) {
+  switch (role) {
+    case TokenRole::System: return "system";
+    case TokenRole::Image: return "image";
+    case TokenRole::Prompt: return "prompt";
+    case TokenRole::Answer: return "answer";
+  }
+  return "system";
+}
+
+const char* viewer_detail_name(ViewerDetail detail) {
+  switch (detail) {
+    case ViewerDetail::Full: return "full";
+    case ViewerDetail::NoHeadPerQuery: return "no-head-per-query";
+    case ViewerDetail::NoPerQuery: return "no-per-query";
+    case ViewerDetail::MapsOnly: return "maps-only";
+  }
+  return "full";
+}
+
+namespace viewer_encoding {
+
+float quantise_u8(const float* values, std::size_t n, std::uint8_t* out) {
+  float max = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (std::isfinite(values[i])) max = std::max(max, values[i]);
+  if (!(max > 0)) {
+    std::fill_n(out, n, std::uint8_t{0});
+    return 0.0f;
+  }
+  const float scale = max / 255.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = values[i];
+    if (!std::isfinite(v) || v <= 0) {
+      out[i] = 0;
+      continue;
+    }
+    const long q = std::lround(static_cast<double>(v) / scale);
+    out[i] = static_cast<std::uint8_t>(std::clamp(q, 0L, 255L));
+  }
+  return scale;
+}
+
+std::vector<std::uint8_t> zlib_compress(const std::vector<std::uint8_t>& bytes, int level) {
+  uLongf size = compressBound(static_cast<uLong>(bytes.size()));
+  std::vector<std::uint8_t> out(size);
+  if (compress2(out.data(), &size, bytes.data(), static_cast<uLong>(bytes.size()), level) != Z_OK)
+    throw Error(ErrorKind::Resource, "viewer: zlib could not compress the page's data");
+  out.resize(size);
+  return out;
+}
+
+std::string base64_encode(const std::uint8_t* bytes, std::size_t n) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((n + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    const std::uint32_t v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  if (i < n) {
+    std::uint32_t v = bytes[i] << 16;
+    if (i + 1 < n) v |= bytes[i + 1] << 8;
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace viewer_encoding
+
+std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options, ViewerReport* report) {
+  validate(d);
+  const Groups groups = query_groups(d);
+  const std::string image_b64 = viewer_encoding::base64_encode(d.image_jpeg.data(), d.image_jpeg.size());
+
+  json meta;
+  meta["format_version"] = 1;
+  meta["title"] = d.title;
+  meta["metadata"] = d.metadata;
+  meta["grid"] = {d.merged_h, d.merged_w};
+  meta["layers"] = d.layers;
+  meta["heads"] = d.heads;
+  meta["tokens"] = d.tokens;
+  json roles = json::array();
+  for (TokenRole r : d.roles) roles.push_back(token_role_name(r));
+  meta["roles"] = roles;
+  meta["image_start"] = d.image_start;
+  meta["image_count"] = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  meta["query_positions"] = d.query_positions;
+  json gj = json::array();
+  for (std::size_t g = 0; g < groups.names.size(); ++g) gj.push_back({{"name", groups.names[g]}, {"queries", groups.members[g]}});
+  meta["groups"] = gj;
+  meta["next_token"] = d.next_token;
+  meta["next_token_probability"] = d.next_token_probability;
+  meta["answer"] = d.answer;
+  meta["layer_summary"] = layer_summary(d);
+  meta["initial"] = {{"colormap", options.colormap}, {"opacity", std::clamp(options.opacity, 0.0, 1.0)},
+                     {"layer_index", options.initial_layer_index >= 0 && options.initial_layer_index < static_cast<int>(d.layers.size())
+                                         ? options.initial_layer_index
+                                         : static_cast<int>(d.layers.size()) - 1}};
+  meta["quantisation"] = "u8-linear-per-map";
+  meta["compression"] = options.compression_level > 0 ? "deflate" : "none";
+  meta["budget_bytes"] = options.budget_bytes;
+
+  std::string page;
+  ViewerReport rep;
+  for (int level = 0; level <= 3; ++level) {
+    const auto detail = static_cast<ViewerDetail>(level);
+    Payload payload = encode_payload(d, detail, groups);
+    std::vector<std::uint8_t> packed =
+        options.compression_level > 0 ? viewer_encoding::zlib_compress(payload.bytes, std::clamp(options.compression_level, 1, 9))
+                                      : payload.bytes;
+    json m = meta;
+    m["detail"] = viewer_detail_name(detail);
+    m["layout"] = payload.layout;
+    m["data_bytes"] = payload.bytes.size();
+    rep = {};
+    rep.detail = detail;
+    rep.data_bytes_raw = payload.bytes.size();
+    rep.data_bytes_compressed = packed.size();
+    if (const std::string note = notes_for(detail, options.budget_bytes); !note.empty()) rep.notes.push_back(note);
+    m["notes"] = rep.notes;
+
+    const std::string title = html_escape(d.title);
+    const std::string data = "<script type=\"application/json\" id=\"attnmap-meta\">" + script_json(m) +
+                             "</script>\n<script type=\"application/octet-stream\" id=\"attnmap-image\">" + image_b64 +
+                             "</script>\n<script type=\"application/octet-stream\" id=\"attnmap-data\">" +
+                             viewer_encoding::base64_encode(packed.data(), packed.size()) + "</script>";
+    page = assemble(asset(viewer_assets::viewer_html, viewer_assets::viewer_html_size),
+                    {{"<!--ATTNMAP_TITLE-->", title},
+                     {"/*ATTNMAP_CSS*/", asset(viewer_assets::viewer_css, viewer_assets::viewer_css_size)},
+                     {"<!--ATTNMAP_DATA-->", data},
+                     {"/*ATTNMAP_JS*/", asset(viewer_assets::viewer_js, viewer_assets::viewer_js_size)}});
+    rep.html_bytes = page.size();
+    if (page.size() <= options.budget_bytes) break;
+    if (level == 3) rep.notes.push_back("The page is still over its size budget with the maps only.");
+  }
+  if (report) *report = rep;
+  return page;
+}
+
+std::string render_batch_index_html(const std::vector<BatchIndexItem>& items, const BatchIndexOptions& options) {
+  json rows = json::array();
+  for (const auto& it : items)
+    rows.push_back({it.id, it.image, it.prompt, it.answer, it.probability, it.status, it.error, it.viewer_href, it.thumbnail_href});
+  json meta = {{"title", options.title}, {"page_size", std::max(1, options.page_size)},
+               {"columns", {"id", "image", "prompt", "answer", "probability", "status", "error", "viewer", "thumbnail"}},
+               {"items", rows}};
+  const std::string title = html_escape(options.title);
+  const std::string data = "<script type=\"application/json\" id=\"attnmap-index\">" + script_json(meta) + "</script>";
+  std::string page = assemble(asset(viewer_assets::index_html, viewer_assets::index_html_size),
+                              {{"<!--ATTNMAP_TITLE-->", title},
+                               {"/*ATTNMAP_CSS*/", asset(viewer_assets::viewer_css, viewer_assets::viewer_css_size)},
+                               {"<!--ATTNMAP_DATA-->", data},
+                               {"/*ATTNMAP_JS*/", asset(viewer_assets::index_js, viewer_assets::index_js_size)}});
+  return page;
+}
+
+}  // namespace attnmap
