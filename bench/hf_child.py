@@ -172,7 +172,8 @@ def cmd_module(args) -> dict:
             sync(args.device)
             t = time.perf_counter()
             with torch.no_grad():
-                module(ids, pixels, grid, pos, ls, rows if ls else empty, 1, True, True)
+                module({"input_ids": ids, "pixel_values": pixels, "image_grid_thw": grid, "position_ids": pos},
+                       ls, rows if ls else empty, "mean", True, True)
             sync(args.device)
             if timed:
                 times[name].append(time.perf_counter() - t)

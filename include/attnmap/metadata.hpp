@@ -12,8 +12,9 @@
 
 namespace attnmap {
 
-// The format this build reads; tools/attnmap_tools writes the same number.
-inline constexpr int kModelFormatVersion = 1;
+// The format this build reads; tools/attnmap_tools writes the same number. 2: the forward takes
+// named inputs and returns named outputs (docs/design.md). Any other version is refused.
+inline constexpr int kModelFormatVersion = 2;
 
 struct TextConfig {
   int hidden_size = 0;
@@ -56,7 +57,8 @@ struct ModelMetadata {
   std::optional<int> focus_layer;
   nlohmann::json raw;  // the whole document, repeated in attention.json
 
-  // Parses and validates; throws Error(Model) naming `source` and the missing/invalid field.
+  // Parses and validates; throws Error(Model) naming `source` and the missing/invalid field, another
+  // format version (with the fix) or a model family the registry (model/family.hpp) does not know.
   static ModelMetadata parse(const std::string& json_text, const std::string& source);
 };
 

@@ -1,4 +1,5 @@
-// An exported Qwen2.5-VL (TorchScript) with its metadata and tokenizer, on one device and dtype.
+// An exported model on one device and dtype: its file (metadata, tokenizer), its family (prompt,
+// positions, preprocessing) and the backend that runs its forward.
 #pragma once
 
 #include <torch/types.h>
@@ -10,12 +11,21 @@
 #include <string>
 #include <vector>
 
+#include <string_view>
+
 #include "attnmap/metadata.hpp"
+#include "attnmap/model_file.hpp"
 #include "attnmap/tokenizer.hpp"
 
 namespace attnmap {
 
-enum class HeadReduce { None = 0, Mean = 1, Max = 2 };
+class AttentionBackend;
+class Family;
+
+// How a layer's heads are reduced: None keeps every head, Mean and Max reduce them to one row.
+enum class HeadReduce { None, Mean, Max };
+// The forward contract's name of a reduction ("keep", "mean", "max"); the one C++ definition.
+std::string_view head_reduce_name(HeadReduce reduce);
 
 struct ModelInputs {
   torch::Tensor input_ids;       // int64 [S]
@@ -47,12 +57,17 @@ struct DeviceChoice {
 class Model {
  public:
   // Loads the file; throws Error(Model) naming it when it is missing, not TorchScript, not an
-  // attnmap export or of another format version, and Error(Resource) when the device is unusable.
+  // attnmap export, of another format version or of an unsupported family, and Error(Resource)
+  // when the device is unusable.
   static std::shared_ptr<Model> load(const std::filesystem::path& path, const DeviceChoice& choice);
+  ~Model();
 
+  const ModelFile& file() const { return file_; }
   const ModelMetadata& metadata() const { return metadata_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  const std::filesystem::path& path() const { return path_; }
+  // What is specific to the model's family (model/family.hpp): prompt, positions, preprocessing.
+  const Family& family() const { return *family_; }
+  const std::filesystem::path& path() const { return file_.path(); }
   // Computed beside the weight load; the first call waits for it.
   const std::string& sha256() const;
   torch::Device device() const { return device_; }
@@ -64,22 +79,15 @@ class Model {
   AttentionResult attention(const ModelInputs& inputs, const AttentionRequest& request);
 
  private:
-  struct Scripted;  // the TorchScript module; torch/script.h stays out of every other file
-  Model();
-  std::filesystem::path path_;
+  explicit Model(ModelFile file);
+  ModelFile file_;
   std::shared_future<std::string> sha256_;
   ModelMetadata metadata_;
   std::unique_ptr<Tokenizer> tokenizer_;
-  std::shared_ptr<Scripted> scripted_;
+  std::unique_ptr<const Family> family_;
+  std::unique_ptr<AttentionBackend> backend_;  // the forward; torch/script.h stays in its .cpp
   torch::Device device_{torch::kCPU};
   torch::ScalarType dtype_ = torch::kFloat32;
 };
-
-// Reads only the metadata (for `attnmap info` and the tokenizer of `attnmap tokenize --model`).
-struct ModelFileContents {
-  ModelMetadata metadata;
-  std::string tokenizer_json;
-};
-ModelFileContents read_model_file_contents(const std::filesystem::path& path);
 
 }  // namespace attnmap

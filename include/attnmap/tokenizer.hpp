@@ -21,9 +21,7 @@ class Tokenizer {
   static Tokenizer from_file(const std::filesystem::path& path);
   // `source` names the JSON's origin in error messages (a path, "model.pt:attnmap/tokenizer.json").
   static Tokenizer from_json(std::string_view json, std::string_view source = "tokenizer.json");
-  // Reads the tokenizer.json that tools/export.py embeds in a TorchScript model file
-  // (extra file attnmap/tokenizer.json) without loading the model. Throws ErrorKind::Model.
-  static Tokenizer from_model_file(const std::filesystem::path& model_path);
+  // (The tokenizer embedded in an exported model: ModelFile::read_tokenizer, attnmap/model_file.hpp.)
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

@@ -18,6 +18,13 @@ bool is_out_of_memory(std::string_view what);
 // failed in the TorchScript interpreter." and a traceback, and ends with the exception's own line.
 std::string torch_failure_line(std::string_view what);
 
+// What did not fit: the weights of a model being loaded, or one forward (image, layers).
+enum class MemoryNeed { Weights, Forward };
+
+// The one wording of every out-of-memory error: "out of memory <where>; <the way out for `need`>".
+// `where` names the device and the stage ("on cuda:0 for this image") or carries libtorch's own line.
+std::string out_of_memory_message(const std::string& where, MemoryNeed need);
+
 // Any exception from libtorch, OpenCV or the standard library as attnmap's one-line error:
 // Resource with the way out for an out-of-memory, Internal (a bug to report) for anything else.
 Error error_from_exception(const std::exception& e);

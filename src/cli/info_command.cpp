@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "attnmap/device_memory.hpp"
-#include "attnmap/model.hpp"
+#include "attnmap/model_file.hpp"
 #include "cli/cli_common.hpp"
 
 namespace attnmap::cli {
@@ -54,7 +54,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
   cmd->callback([&exit_code, model, as_json] {
     exit_code = guarded([&] {
       const std::filesystem::path path = model->empty() ? default_model_path() : std::filesystem::path(*model);
-      print_info(path, read_model_file_contents(path).metadata, *as_json);
+      print_info(path, ModelFile::open(path).read_metadata(), *as_json);
       return 0;
     });
   });

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "attnmap/error.hpp"
+#include "attnmap/model_file.hpp"
 #include "attnmap/tokenizer.hpp"
 #include "cli/cli_common.hpp"
 
@@ -32,7 +33,7 @@ std::string read_text_file(const std::string& path) {
 
 void run_tokenize(const TokenizeOptions& o) {
   const Tokenizer tok = o.model_path.empty() ? Tokenizer::from_file(o.tokenizer_path)
-                                             : Tokenizer::from_model_file(o.model_path);
+                                             : ModelFile::open(o.model_path).read_tokenizer();
   const std::string text = o.text_file.empty() ? o.text : read_text_file(o.text_file);
   const std::vector<int64_t> ids = tok.encode(text);
   nlohmann::json out;

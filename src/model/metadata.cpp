@@ -1,6 +1,7 @@
 #include "attnmap/metadata.hpp"
 
 #include "attnmap/error.hpp"
+#include "model/family.hpp"
 
 namespace attnmap {
 namespace {
@@ -9,7 +10,7 @@ using nlohmann::json;
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) {
   throw Error(ErrorKind::Model, "model '" + source + "': " + what +
-                                    "; re-export it with tools/export.py from this version of attnmap");
+                                    "; re-export it with this attnmap's attnmap-export");
 }
 
 const json& object_at(const json& doc, const char* key, const std::string& source) {
@@ -41,17 +42,22 @@ ModelMetadata ModelMetadata::parse(const std::string& json_text, const std::stri
   ModelMetadata m;
   m.raw = doc;
   m.format_version = value_at<int>(doc, "format_version", source, "");
-  if (m.format_version != kModelFormatVersion) {
-    throw Error(ErrorKind::Model,
-                "model '" + source + "' has format version " + std::to_string(m.format_version) +
-                    " but this attnmap reads version " + std::to_string(kModelFormatVersion) +
-                    (m.format_version > kModelFormatVersion ? "; upgrade attnmap or re-export with its tools/export.py"
-                                                            : "; re-export it with tools/export.py"));
+  // Before any other field: another version may lay them out differently.
+  if (m.format_version < kModelFormatVersion) {
+    throw Error(ErrorKind::Model, "model '" + source + "' is an attnmap export of format version " +
+                                      std::to_string(m.format_version) + ", which this attnmap (format version " +
+                                      std::to_string(kModelFormatVersion) +
+                                      ") no longer reads; re-export its checkpoint: attnmap-export --checkpoint "
+                                      "<hugging-face-folder> --out " + source);
+  }
+  if (m.format_version > kModelFormatVersion) {
+    throw Error(ErrorKind::Model, "model '" + source + "' has format version " + std::to_string(m.format_version) +
+                                      " but this attnmap reads version " + std::to_string(kModelFormatVersion) +
+                                      "; upgrade attnmap to read it (a newer attnmap-export wrote it)");
   }
   m.model_family = value_at<std::string>(doc, "model_family", source, "");
-  if (m.model_family != "qwen2_5_vl") {
-    fail(source, "model family '" + m.model_family + "' is not supported (supported: qwen2_5_vl)");
-  }
+  // Before the architecture fields, which belong to the family.
+  require_supported_family(m.model_family, source);
   m.model_name = doc.value("model_name", "");
   m.dtype = doc.value("dtype", "float32");
 

@@ -36,13 +36,19 @@ std::string torch_failure_line(std::string_view what) {
   return std::string(traceback ? lines.back() : lines.front());
 }
 
+std::string out_of_memory_message(const std::string& where, MemoryNeed need) {
+  const char* way_out = need == MemoryNeed::Weights ? "use a smaller dtype export or another device"
+                                                    : "lower --max-pixels or ask for fewer --layers";
+  return "out of memory " + where + "; " + way_out;
+}
+
 Error error_from_exception(const std::exception& e) {
   const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
   // c10::Error::what() appends a C++ backtrace; the message alone is what a user can read.
   const std::string what = torch_error ? torch_error->what_without_backtrace() : e.what();
   const std::string line = torch_failure_line(what);
   if (is_out_of_memory(what)) {
-    return Error(ErrorKind::Resource, "out of memory (" + line + "); lower --max-pixels or ask for fewer --layers");
+    return Error(ErrorKind::Resource, out_of_memory_message("(" + line + ")", MemoryNeed::Forward));
   }
   return Error(ErrorKind::Internal, torch_error ? "libtorch: " + line : line);
 }

@@ -7,6 +7,7 @@
 #include "attnmap/layer_spec.hpp"
 #include "attnmap/npy.hpp"
 #include "attnmap/run.hpp"
+#include "model/family.hpp"
 #include "run/attention_document.hpp"
 #include "run/stopwatch.hpp"
 
@@ -48,7 +49,7 @@ class WrittenFiles {
 
 Runner::Runner(std::shared_ptr<Model> model, RunOptions options)
     : model_(std::move(model)), options_(std::move(options)) {
-  preprocess_ = PreprocessParams::from_json(model_->metadata().preprocess);
+  preprocess_ = model_->family().preprocess_params();
   if (options_.min_pixels) preprocess_.min_pixels = *options_.min_pixels;
   if (options_.max_pixels) preprocess_.max_pixels = *options_.max_pixels;
   if (preprocess_.min_pixels <= 0 || preprocess_.max_pixels < preprocess_.min_pixels) {
@@ -101,15 +102,14 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const int64_t merge = meta.vision.spatial_merge_size;
   const int64_t merged_h = p.image.grid_h / merge, merged_w = p.image.grid_w / merge;
   const int64_t image_tokens = p.image.grid_t * merged_h * merged_w;
-  p.prompt = build_chat_prompt(model_->tokenizer(), meta, item.prompt, image_tokens, options_.system_prompt);
+  p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt);
   const std::vector<int> layers = parse_layer_spec(options_.layers, meta.text.num_hidden_layers);
   p.layers.assign(layers.begin(), layers.end());
   p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
   p.inputs.input_ids = torch::tensor(p.prompt.ids, torch::kInt64);
   p.inputs.pixel_values = p.image.pixel_values;
   p.inputs.image_grid_thw = p.image.image_grid_thw;
-  p.inputs.position_ids =
-      mrope_position_ids(p.prompt.ids, meta.tokens.image_token_id, {{p.image.grid_t, merged_h, merged_w}});
+  p.inputs.position_ids = model_->family().position_ids(p.prompt.ids, {{p.image.grid_t, merged_h, merged_w}});
   p.timings["tokenize"] = clock.lap();
   if (!options_.dump_inputs.empty()) dump_inputs(options_.dump_inputs, p);
   return p;

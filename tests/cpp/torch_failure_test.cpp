@@ -39,6 +39,16 @@ TEST(TorchFailure, PicksTheExceptionLineOfATraceback) {
   EXPECT_EQ(torch_failure_line("\n  \n"), "unknown libtorch error");
 }
 
+// Every out-of-memory error is worded by out_of_memory_message: where, then the way out for what did not fit.
+TEST(TorchFailure, WordsOutOfMemoryInOnePlace) {
+  EXPECT_EQ(out_of_memory_message("on cuda:0 for this image", MemoryNeed::Forward),
+            "out of memory on cuda:0 for this image; lower --max-pixels or ask for fewer --layers");
+  EXPECT_EQ(out_of_memory_message("on cpu while loading model 'm.pt'", MemoryNeed::Weights),
+            "out of memory on cpu while loading model 'm.pt'; use a smaller dtype export or another device");
+  EXPECT_EQ(std::string(error_from_exception(std::bad_alloc()).what()),
+            out_of_memory_message("(std::bad_alloc)", MemoryNeed::Forward));
+}
+
 // Exceptions as the libraries really throw them: libtorch's shape check, OpenCV's allocator, operator new.
 TEST(TorchFailure, MapsRealExceptionsToOneLineErrors) {
   try {

@@ -3,6 +3,8 @@ weights, flat (pre-v5) config.json, metadata contents, extra files, focus layer,
 import json
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -75,7 +77,7 @@ def test_metadata_follows_the_design_schema(base):
     assert sorted(meta) == sorted(TOP)
     for section, keys in SCHEMA.items():
         assert sorted(meta[section]) == sorted(keys), section
-    assert meta["format"] == "attnmap-model" and meta["format_version"] == 1
+    assert meta["format"] == "attnmap-model" and meta["format_version"] == 2
     assert meta["model_family"] == "qwen2_5_vl" and meta["dtype"] == "float32"
     assert meta["model_name"] == "ckpt"
     assert meta["focus_layer"] == 1
@@ -154,11 +156,30 @@ def test_bf16_export_runs_text_only_prompt(base):
     assert all(p.dtype == torch.bfloat16 for p in module.parameters())
     ids = torch.tensor([151644, 872, 198, 9707, 1879, 151645, 198, 151644, 77091, 198])
     pos = torch.arange(len(ids)).expand(3, -1).contiguous()
-    rows, logits = module(ids, torch.zeros(0, 1176), torch.zeros(0, 3, dtype=torch.long), pos, [2],
-                          torch.tensor([len(ids) - 1]), 1, True, True)
+    out = module(_inputs(ids, torch.zeros(0, 1176), torch.zeros(0, 3, dtype=torch.long), pos), [2],
+                 torch.tensor([len(ids) - 1]), "mean", True, True)
+    assert sorted(out) == ["layers.2", "logits"]
+    rows, logits = [out["layers.2"]], out["logits"]
     assert rows[0].dtype == torch.float32 and rows[0].shape == (1, 1, len(ids))
     assert abs(rows[0].sum().item() - 1.0) < 1e-3
     assert logits.dtype == torch.float32 and logits.shape == (151936,) and torch.isfinite(logits).all()
+
+
+def _inputs(input_ids, pixel_values, image_grid_thw, position_ids):
+    return {"input_ids": input_ids, "pixel_values": pixel_values, "image_grid_thw": image_grid_thw,
+            "position_ids": position_ids}
+
+
+def test_forward_returns_only_the_outputs_asked_for(base):
+    module, extra = _load(base["pt"])
+    heads = json.loads(extra["attnmap/metadata.json"])["text"]["num_attention_heads"]
+    ids = torch.tensor([1, 2, 3])
+    pos = torch.arange(3).expand(3, -1).contiguous()
+    inputs = _inputs(ids, torch.zeros(0, 1176), torch.zeros(0, 3, dtype=torch.long), pos)
+    out = module(inputs, [3, 1], torch.tensor([2]), "keep", False, False)
+    assert sorted(out) == ["layers.1", "layers.3"]
+    assert out["layers.3"].shape == (heads, 1, 3)
+    assert list(module(inputs, [], torch.zeros(0, dtype=torch.long), "max", True, True)) == ["logits"]
 
 
 def test_forward_rejects_bad_arguments(base):
@@ -166,22 +187,43 @@ def test_forward_rejects_bad_arguments(base):
     ids = torch.tensor([1, 2, 3])
     pos = torch.arange(3).expand(3, -1).contiguous()
     none_px, none_grid = torch.zeros(0, 1176), torch.zeros(0, 3, dtype=torch.long)
+    inputs = _inputs(ids, none_px, none_grid, pos)
     with pytest.raises(Exception, match="layer 4 out of range"):
-        module(ids, none_px, none_grid, pos, [4], torch.tensor([2]), 0, False, False)
+        module(inputs, [4], torch.tensor([2]), "keep", False, False)
     with pytest.raises(Exception, match="query_positions"):
-        module(ids, none_px, none_grid, pos, [0], torch.tensor([3]), 0, False, False)
-    with pytest.raises(Exception, match="head_reduce"):
-        module(ids, none_px, none_grid, pos, [0], torch.tensor([2]), 3, False, False)
+        module(inputs, [0], torch.tensor([3]), "keep", False, False)
+    with pytest.raises(Exception, match="head_reduce must be one of keep, mean, max, got 'sum'"):
+        module(inputs, [0], torch.tensor([2]), "sum", False, False)
     with pytest.raises(Exception, match="image tokens"):
-        module(torch.tensor([1, 151655, 3]), none_px, none_grid, pos, [0], torch.tensor([2]), 0, False, False)
+        module(_inputs(torch.tensor([1, 151655, 3]), none_px, none_grid, pos), [0], torch.tensor([2]), "keep",
+               False, False)
+    missing = {k: v for k, v in inputs.items() if k != "position_ids"}
+    with pytest.raises(Exception, match="inputs has no 'position_ids'"):
+        module(missing, [0], torch.tensor([2]), "keep", False, False)
+    with pytest.raises(Exception, match="inputs has an unknown key 'attention_mask'"):
+        module(dict(inputs, attention_mask=torch.ones(3)), [0], torch.tensor([2]), "keep", False, False)
 
 
-def test_other_model_type_is_named(base, tmp_path):
-    dst = tmp_path / "llava"
+@pytest.mark.parametrize("model_type", ["llava", "qwen3_vl_moe"])
+def test_other_model_type_is_refused_naming_the_supported_ones(base, tmp_path, model_type):
+    dst = tmp_path / model_type
     dst.mkdir()
-    (dst / "config.json").write_text(json.dumps({"model_type": "llava"}))
-    with pytest.raises(ConfigError, match=r"'llava'.*qwen2_5_vl"):
+    (dst / "config.json").write_text(json.dumps({"model_type": model_type}))
+    with pytest.raises(ConfigError) as err:
         exporter.export(str(dst), str(tmp_path / "x.pt"), log=_quiet)
+    assert str(err.value) == f"config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl"
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_unsupported_model_type_is_one_line_from_the_cli(tmp_path):
+    dst = tmp_path / "moe"
+    dst.mkdir()
+    (dst / "config.json").write_text(json.dumps({"model_type": "qwen3_vl_moe"}))
+    proc = subprocess.run([sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(dst),
+                           "--out", str(tmp_path / "x.pt")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "export.py: error: config.json has model_type 'qwen3_vl_moe'; attnmap supports only qwen2_5_vl"]
 
 
 def test_missing_and_mismatched_tensors_are_named(base, tmp_path):

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from attnmap_tools.export.config import ConfigError, parse_config
+from attnmap_tools.export.families import family_for
 from attnmap_tools.export.metadata import preprocess_section
 
 # The layout of the hub's Qwen/Qwen2.5-VL-3B-Instruct config.json (flat text parameters, rope_scaling).
@@ -74,7 +75,6 @@ def test_untied_7b_style_config():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"model_type": "qwen2_vl"}, "model_type 'qwen2_vl'; attnmap supports only qwen2_5_vl"),
     ({"rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 20]}}, "mrope_section"),
     ({"use_sliding_window": True}, "use_sliding_window"),
     ({"hidden_act": "gelu"}, "hidden_act"),
@@ -82,6 +82,17 @@ def test_untied_7b_style_config():
 def test_unsupported_configs_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(dict(HUB_3B, **change))
+
+
+@pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen3_vl_moe", None])
+def test_the_family_registry_refuses_other_model_types_naming_the_supported_ones(model_type):
+    with pytest.raises(ConfigError, match=f"model_type {model_type!r}; attnmap supports only qwen2_5_vl$"):
+        family_for(dict(HUB_3B, model_type=model_type))
+
+
+def test_the_family_registry_knows_qwen2_5_vl():
+    family = family_for(HUB_3B)
+    assert family.name == "qwen2_5_vl" and family.read_config(HUB_3B).text.num_hidden_layers == 36
 
 
 @pytest.mark.parametrize("pp", [

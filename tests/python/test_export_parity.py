@@ -30,14 +30,14 @@ def _calls(seq_len: int, image_rows):
     everything = list(range(seq_len))
     some = sorted(set([seq_len - 1, seq_len - 3, 0] + image_rows[:3] + image_rows[-2:]))
     return [
-        dict(layers=[0, 1, 2, 3], query_positions=everything, head_reduce=0, mean_queries=False, return_logits=True),
-        dict(layers=[3, 1], query_positions=some, head_reduce=1, mean_queries=False, return_logits=False),
-        dict(layers=[2], query_positions=some, head_reduce=2, mean_queries=True, return_logits=False),
-        dict(layers=[0, 3], query_positions=everything, head_reduce=0, mean_queries=True, return_logits=False,
+        dict(layers=[0, 1, 2, 3], query_positions=everything, head_reduce="keep", mean_queries=False, return_logits=True),
+        dict(layers=[3, 1], query_positions=some, head_reduce="mean", mean_queries=False, return_logits=False),
+        dict(layers=[2], query_positions=some, head_reduce="max", mean_queries=True, return_logits=False),
+        dict(layers=[0, 3], query_positions=everything, head_reduce="keep", mean_queries=True, return_logits=False,
              chunk_rows=3),
-        dict(layers=[1, 2], query_positions=everything, head_reduce=1, mean_queries=False, return_logits=True,
+        dict(layers=[1, 2], query_positions=everything, head_reduce="mean", mean_queries=False, return_logits=True,
              chunk_rows=7),
-        dict(layers=[0], query_positions=[seq_len - 1], head_reduce=0, mean_queries=False, return_logits=False),
+        dict(layers=[0], query_positions=[seq_len - 1], head_reduce="keep", mean_queries=False, return_logits=False),
     ]
 
 
@@ -69,7 +69,7 @@ def seed_run(request, tmp_path_factory):
         jobs.append(R.make_job(inputs, positions, calls))
     bf16_case = next(iter(cases))
     bf16_call = dict(layers=[0, 1, 2, 3], query_positions=list(range(len(cases[bf16_case]["inputs"]["input_ids"][0]))),
-                     head_reduce=0, mean_queries=False, return_logits=True)
+                     head_reduce="keep", mean_queries=False, return_logits=True)
     jobs.append(R.make_job(cases[bf16_case]["inputs"], cases[bf16_case]["positions"], [bf16_call], dtype="bfloat16"))
     results = R.run_exported(model_pt, jobs, work)
     for case in cases.values():

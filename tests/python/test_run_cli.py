@@ -192,19 +192,38 @@ def test_bad_model_files_fail_with_exit_4(attnmap_bin, image, tmp_path):
         assert words in proc.stderr
 
 
-def test_other_format_version_is_refused_with_the_fix(attnmap_bin, tiny_model, image, tmp_path):
+def _with_format_version(tiny_model, version, path):
     import torch
 
     extra = {"attnmap/metadata.json": "", "attnmap/tokenizer.json": ""}
     module = torch.jit.load(str(tiny_model["model"]), _extra_files=extra)
     meta = json.loads(extra["attnmap/metadata.json"])
-    meta["format_version"] = 99
+    meta["format_version"] = version
     extra["attnmap/metadata.json"] = json.dumps(meta)
-    future = tmp_path / "future.pt"
-    torch.jit.save(module, str(future), _extra_files=extra)
+    torch.jit.save(module, str(path), _extra_files=extra)
+    return path
+
+
+def test_other_format_version_is_refused_with_the_fix(attnmap_bin, tiny_model, image, tmp_path):
+    future = _with_format_version(tiny_model, 99, tmp_path / "future.pt")
     proc = run(attnmap_bin, "run", "--model", future, "--image", image, "--prompt", PROMPT,
                "--out", tmp_path / "out", "--device", "cpu")
     assert proc.returncode == 4 and "format version 99" in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "upgrade attnmap" in errors[0], proc.stderr
+
+
+def test_format_version_1_is_refused_with_the_re_export_command(attnmap_bin, tiny_model, image, tmp_path):
+    old = _with_format_version(tiny_model, 1, tmp_path / "old.pt")
+    for command in (["run", "--model", old, "--image", image, "--prompt", PROMPT, "--out", tmp_path / "out",
+                     "--device", "cpu"], ["info", "--model", old]):
+        proc = run(attnmap_bin, *command)
+        assert proc.returncode == 4, proc.stderr
+        lines = [line for line in proc.stderr.splitlines() if "error" in line]  # `run` logs "loading model" first
+        assert len(lines) == 1, proc.stderr
+        assert f"model '{old}' is an attnmap export of format version 1" in lines[0]
+        assert f"attnmap-export --checkpoint <hugging-face-folder> --out {old}" in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_unwritable_output_fails_with_exit_5(attnmap_bin, tiny_model, image, tmp_path):

@@ -6,6 +6,10 @@ from typing import List
 
 import torch
 
+# The head reductions of the forward contract (docs/design.md), by name: "keep" every head, or reduce
+# them to one row by their "mean" or "max". The only definition on the Python side.
+HEAD_REDUCTIONS = ["keep", "mean", "max"]
+
 # Defaults for the chunk size: at most 256 rows, and one float32 score chunk (heads * rows * keys) of
 # at most 64 Mi elements = 256 MiB. The module keeps them as attributes so a test can shrink them.
 CHUNK_ELEMENTS = 1 << 26
@@ -13,10 +17,10 @@ MAX_CHUNK_ROWS = 256
 
 
 def attention_rows(q: torch.Tensor, k: torch.Tensor, query_positions: torch.Tensor, scale: float,
-                   head_reduce: int, mean_queries: bool, max_rows: int, max_elements: int) -> torch.Tensor:
+                   head_reduce: str, mean_queries: bool, max_rows: int, max_elements: int) -> torch.Tensor:
     """q [H, S, D] and k [KV, S, D] after RoPE (head h reads kv head h // (H/KV)); causal.
 
-    Returns float32 [H', Q', S]: H' = H (head_reduce 0) or 1 (1 mean, 2 max), Q' = Q or 1 (mean_queries).
+    Returns float32 [H', Q', S]: H' = H (head_reduce "keep") or 1 ("mean", "max"), Q' = Q or 1 (mean_queries).
     """
     heads = q.size(0)
     kv_heads = k.size(0)
@@ -27,7 +31,7 @@ def attention_rows(q: torch.Tensor, k: torch.Tensor, query_positions: torch.Tens
     kt = k.to(torch.float32).unsqueeze(1).transpose(-1, -2)  # [KV, 1, D, S]
     key_index = torch.arange(seq, device=k.device)
     rows = max(1, min(max_rows, max_elements // max(1, heads * seq)))
-    out_heads = heads if head_reduce == 0 else 1
+    out_heads = heads if head_reduce == "keep" else 1
     total = torch.zeros(out_heads, 1, seq, dtype=torch.float32, device=q.device)
     pieces: List[torch.Tensor] = []
     for start in range(0, n_rows, rows):
@@ -38,9 +42,9 @@ def attention_rows(q: torch.Tensor, k: torch.Tensor, query_positions: torch.Tens
         future = key_index.unsqueeze(0) > pos.unsqueeze(1)  # [c, S]
         scores = scores.masked_fill(future.unsqueeze(0), float("-inf"))
         probs = torch.softmax(scores, dim=-1)
-        if head_reduce == 1:
+        if head_reduce == "mean":
             probs = probs.mean(dim=0, keepdim=True)
-        elif head_reduce == 2:
+        elif head_reduce == "max":
             probs = probs.amax(dim=0, keepdim=True)
         if mean_queries:
             total = total + probs.sum(dim=1, keepdim=True)

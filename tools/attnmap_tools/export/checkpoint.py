@@ -10,19 +10,18 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 from .chat_template import QWEN2_5_VL_CHAT_TEMPLATE
-from .config import ModelConfig, parse_config
 
 
 class CheckpointError(ValueError):
     """The folder is not a usable Qwen2.5-VL checkpoint; the message names the file or tensor."""
 
 
-def read_config(ckpt: pathlib.Path) -> Tuple[dict, ModelConfig]:
+def read_raw_config(ckpt: pathlib.Path) -> dict:
+    """config.json as written; its model_type picks the family (families.py) that parses it."""
     path = ckpt / "config.json"
     if not path.is_file():
         raise CheckpointError(f"{ckpt}: no config.json (expected a Hugging Face Qwen2.5-VL checkpoint folder)")
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return raw, parse_config(raw)
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def weight_files(ckpt: pathlib.Path) -> List[pathlib.Path]:

@@ -6,9 +6,6 @@ files keep them at the top level, with RoPE settings in `rope_scaling` and `rope
 import dataclasses
 from typing import List, Optional
 
-SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
-
-
 class ConfigError(ValueError):
     """The checkpoint's config.json cannot be exported (wrong model type, unsupported settings)."""
 
@@ -74,10 +71,7 @@ def _pick(keys, sources, default=None):
 
 
 def parse_config(raw: dict) -> ModelConfig:
-    model_type = raw.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ConfigError(f"config.json has model_type {model_type!r}; attnmap supports only "
-                          f"{', '.join(SUPPORTED_MODEL_TYPES)} (Qwen2.5-VL)")
+    """The config reader of family qwen2_5_vl; families.family_for has already checked model_type."""
     text_raw = raw.get("text_config") or {}
     # Nested values win over top-level copies: transformers 5 reads text parameters from text_config.
     tsrc = [text_raw, raw]

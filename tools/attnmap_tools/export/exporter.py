@@ -12,11 +12,11 @@ from typing import List, Optional
 
 import torch
 
-from .checkpoint import (CheckpointError, load_weights, read_chat_template, read_config,
-                         read_preprocessor_config, read_tokenizer_json)
+from .checkpoint import (CheckpointError, read_chat_template, read_preprocessor_config, read_raw_config,
+                         read_tokenizer_json)
 from .config import ConfigError, ModelConfig
+from .families import Family, family_for
 from .metadata import build_metadata, count_parameters
-from .model import AttnMapQwen2_5_VL
 
 MIN_TORCH = (2, 1)
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -47,13 +47,13 @@ def _quiet_jit():
         yield
 
 
-def build_module(cfg: ModelConfig, ckpt: pathlib.Path, dtype: torch.dtype) -> torch.nn.Module:
+def build_module(family: Family, cfg: ModelConfig, ckpt: pathlib.Path, dtype: torch.dtype) -> torch.nn.Module:
     # Built on the meta device and materialised in the target dtype: no random init, and no float32
     # copy of a bf16 checkpoint (a 7B model would need 30 GB otherwise).
     with torch.device("meta"):
-        module = AttnMapQwen2_5_VL(cfg)
+        module = family.module_class(cfg)
     module = module.to(dtype).to_empty(device="cpu")
-    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings)
+    family.load_weights(module, ckpt, cfg)
     return module.eval()
 
 
@@ -91,7 +91,9 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     if not ckpt.is_dir():
         raise CheckpointError(f"{ckpt}: not a folder")
     t0 = time.time()
-    raw, cfg = read_config(ckpt)
+    raw = read_raw_config(ckpt)
+    family = family_for(raw)
+    cfg = family.read_config(raw)
     if focus_layer is None:
         focus_layer = cfg.focus_layer
     if focus_layer is not None and not 0 <= focus_layer < cfg.text.num_hidden_layers:
@@ -99,10 +101,10 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     tokenizer_json = read_tokenizer_json(ckpt)
     template, _ = read_chat_template(ckpt)
     preprocessor = read_preprocessor_config(ckpt)
-    module = build_module(cfg, ckpt, torch_dtype)
+    module = build_module(family, cfg, ckpt, torch_dtype)
     log(f"loaded weights from {ckpt} in {time.time() - t0:.1f}s")
-    meta = build_metadata(cfg, model_name(raw, ckpt), torch_dtype, tokenizer_json, template, preprocessor,
-                          count_parameters(module), focus_layer, transformers_version())
+    meta = build_metadata(cfg, family.name, model_name(raw, ckpt), torch_dtype, tokenizer_json, template,
+                          preprocessor, count_parameters(module), focus_layer, transformers_version())
     extra = {"attnmap/metadata.json": json.dumps(meta, indent=2).encode("utf-8"),
              "attnmap/tokenizer.json": tokenizer_json,
              "attnmap/chat_template.jinja": template.encode("utf-8")}

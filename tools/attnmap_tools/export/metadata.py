@@ -1,4 +1,4 @@
-"""attnmap/metadata.json (format_version 1, see docs/design.md): everything C++ needs to know about
+"""attnmap/metadata.json (format_version 2, see docs/design.md): everything C++ needs to know about
 the model, read from the checkpoint, never hard-coded on the C++ side."""
 import json
 import re
@@ -11,7 +11,8 @@ from .chat_template import DEFAULT_SYSTEM_PROMPT
 from .config import ModelConfig
 
 FORMAT = "attnmap-model"
-FORMAT_VERSION = 1
+# 2: forward takes named inputs and returns named outputs (docs/design.md). attnmap refuses other versions.
+FORMAT_VERSION = 2
 
 DTYPE_NAMES = {torch.float32: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}
 
@@ -73,7 +74,7 @@ def count_parameters(module: torch.nn.Module) -> dict:
     return {"vision": vision, "text": total - vision, "total": total}
 
 
-def build_metadata(cfg: ModelConfig, model_name: str, dtype: torch.dtype, tokenizer_json: bytes,
+def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.dtype, tokenizer_json: bytes,
                    template: str, preprocessor: Optional[dict], parameters: dict,
                    focus_layer: Optional[int], transformers_version: Optional[str]) -> dict:
     t, v = cfg.text, cfg.vision
@@ -83,7 +84,7 @@ def build_metadata(cfg: ModelConfig, model_name: str, dtype: torch.dtype, tokeni
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_family": "qwen2_5_vl",
+        "model_family": family,
         "model_name": model_name,
         "dtype": DTYPE_NAMES[dtype],
         "exporter": {"attnmap_tools": __version__, "torch": torch.__version__.split("+")[0],

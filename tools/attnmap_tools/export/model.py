@@ -1,20 +1,25 @@
-"""The exported module: Qwen2.5-VL forward that returns attention rows of chosen decoder layers.
+"""The exported module of family qwen2_5_vl: a forward that returns attention rows of chosen decoder layers.
 
 Parameter names follow the original hub checkpoint layout (visual.*, model.*, lm_head.weight) so that
 loading is a rename-free copy (see checkpoint.py). The forward signature is the contract in
 docs/design.md.
 """
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attn_rows import HEAD_REDUCTIONS
 from .config import ModelConfig, TextConfig
 from .layers import RMSNorm
 from .rope import mrope_cos_sin
 from .text import DecoderLayer
 from .vision import VisionTransformer
+
+
+# The named inputs of forward(); a missing or extra name is refused (docs/design.md, "forward contract").
+INPUT_NAMES = ["input_ids", "pixel_values", "image_grid_thw", "position_ids"]
 
 
 class TextModel(nn.Module):
@@ -46,9 +51,22 @@ class AttnMapQwen2_5_VL(nn.Module):
         self.rope_theta = cfg.text.rope_theta
         self.mrope_section: List[int] = list(cfg.text.mrope_section)
         self.image_token_id = cfg.image_token_id
+        self.input_names: List[str] = list(INPUT_NAMES)
+        self.head_reductions: List[str] = list(HEAD_REDUCTIONS)
 
-    def _check_inputs(self, input_ids: torch.Tensor, image_grid_thw: torch.Tensor, position_ids: torch.Tensor,
-                      layers: List[int], query_positions: torch.Tensor, head_reduce: int):
+    def _check_inputs(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
+                      head_reduce: str):
+        for name in self.input_names:
+            if name not in inputs:
+                raise RuntimeError("attnmap: inputs has no '" + name + "'; the forward takes exactly "
+                                   + ", ".join(self.input_names))
+        for name in inputs.keys():
+            if name not in self.input_names:
+                raise RuntimeError("attnmap: inputs has an unknown key '" + name + "'; the forward takes exactly "
+                                   + ", ".join(self.input_names))
+        input_ids = inputs["input_ids"]
+        image_grid_thw = inputs["image_grid_thw"]
+        position_ids = inputs["position_ids"]
         if input_ids.dim() != 1:
             raise RuntimeError("attnmap: input_ids must be 1-D [S] (no batch dimension), got "
                                + str(input_ids.size()))
@@ -69,9 +87,9 @@ class AttnMapQwen2_5_VL(nn.Module):
                 raise RuntimeError("attnmap: query_positions must lie in [0, " + str(seq - 1) + "]")
         elif len(layers) > 0:
             raise RuntimeError("attnmap: query_positions is empty but layers were requested")
-        if head_reduce < 0 or head_reduce > 2:
-            raise RuntimeError("attnmap: head_reduce must be 0 (keep), 1 (mean) or 2 (max), got "
-                               + str(head_reduce))
+        if head_reduce not in self.head_reductions:
+            raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(self.head_reductions)
+                               + ", got '" + head_reduce + "'")
 
     @torch.jit.export
     def vision_features(self, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> torch.Tensor:
@@ -96,34 +114,31 @@ class AttnMapQwen2_5_VL(nn.Module):
                                + str(n_tokens) + ", features " + str(feats.size(0)))
         return h.masked_scatter(image_mask.unsqueeze(-1), feats.to(h.dtype))
 
-    def forward(self, input_ids: torch.Tensor, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor,
-                position_ids: torch.Tensor, layers: List[int], query_positions: torch.Tensor, head_reduce: int,
-                mean_queries: bool, return_logits: bool) -> Tuple[List[torch.Tensor], torch.Tensor]:
-        self._check_inputs(input_ids, image_grid_thw, position_ids, layers, query_positions, head_reduce)
+    def forward(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
+                head_reduce: str, mean_queries: bool, return_logits: bool) -> Dict[str, torch.Tensor]:
+        """The contract of docs/design.md: named inputs in, named outputs out ("layers.N" for each
+        requested layer N, "logits" when asked), so that new inputs and outputs are additions."""
+        self._check_inputs(inputs, layers, query_positions, head_reduce)
         device = self.model.embed_tokens.weight.device
-        input_ids = input_ids.to(device)
-        position_ids = position_ids.to(device)
+        input_ids = inputs["input_ids"].to(device)
+        position_ids = inputs["position_ids"].to(device)
         query_positions = query_positions.to(device)
-        h = self.embed(input_ids, pixel_values, image_grid_thw)
+        h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
         cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
         last = self.num_layers - 1
         if not return_logits:
             last = -1
             for wanted in layers:
                 last = max(last, wanted)
-        rows: Dict[int, torch.Tensor] = {}
+        out: Dict[str, torch.Tensor] = {}
         for i, decoder_layer in enumerate(self.model.layers):
             # Layers after the last one needed are skipped (ModuleList loops cannot `break` in TorchScript).
             if i <= last:
                 want = i in layers
                 h, r = decoder_layer(h, cos, sin, want, query_positions, head_reduce, mean_queries)
                 if want:
-                    rows[i] = r
-        out: List[torch.Tensor] = []
-        for wanted in layers:
-            out.append(rows[wanted])
-        logits = torch.empty(0, dtype=torch.float32, device=h.device)
+                    out["layers." + str(i)] = r
         if return_logits:
             weight = self.model.embed_tokens.weight if self.tie_word_embeddings else self.lm_head.weight
-            logits = F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
-        return out, logits
+            out["logits"] = F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
+        return out

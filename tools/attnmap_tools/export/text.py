@@ -35,7 +35,7 @@ class TextAttention(nn.Module):
         return x.unsqueeze(1).expand(kv, self.groups, s, d).reshape(kv * self.groups, s, d)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, want_rows: bool,
-                query_positions: torch.Tensor, head_reduce: int,
+                query_positions: torch.Tensor, head_reduce: str,
                 mean_queries: bool) -> Tuple[torch.Tensor, torch.Tensor]:
         seq = x.size(0)
         q = self.q_proj(x).reshape(seq, self.num_heads, self.head_dim).transpose(0, 1)
@@ -64,7 +64,7 @@ class DecoderLayer(nn.Module):
         self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, bias=False)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, want_rows: bool,
-                query_positions: torch.Tensor, head_reduce: int,
+                query_positions: torch.Tensor, head_reduce: str,
                 mean_queries: bool) -> Tuple[torch.Tensor, torch.Tensor]:
         attn, rows = self.self_attn(self.input_layernorm(x), cos, sin, want_rows, query_positions,
                                     head_reduce, mean_queries)

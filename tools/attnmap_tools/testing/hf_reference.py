@@ -108,12 +108,12 @@ def hf_image_features(model, inputs) -> torch.Tensor:
     return torch.cat(out.pooler_output, dim=0).float()
 
 
-def reduce_rows(att: torch.Tensor, rows: torch.Tensor, head_reduce: int, mean_queries: bool) -> torch.Tensor:
+def reduce_rows(att: torch.Tensor, rows: torch.Tensor, head_reduce: str, mean_queries: bool) -> torch.Tensor:
     """The contract's reductions applied to HF's full attention [H, S, S] -> [H', Q', S]."""
     r = att[:, rows, :].double()
-    if head_reduce == 1:
+    if head_reduce == "mean":
         r = r.mean(0, keepdim=True)
-    elif head_reduce == 2:
+    elif head_reduce == "max":
         r = r.amax(0, keepdim=True)
     if mean_queries:
         r = r.mean(1, keepdim=True)
@@ -161,11 +161,11 @@ def _run_exported_main(model_pt: str, req_path: str, res_path: str) -> int:
             for call in job["calls"]:
                 for attn in attn_modules:
                     attn.max_chunk_rows = call.get("chunk_rows") or default_rows
-                rows, logits = module(job["input_ids"], job["pixel_values"], job["image_grid_thw"],
-                                      job["position_ids"], call["layers"],
-                                      torch.tensor(call["query_positions"], dtype=torch.long),
-                                      call["head_reduce"], call["mean_queries"], call["return_logits"])
-                out.append({"rows": rows, "logits": logits})
+                inputs = {name: job[name] for name in ("input_ids", "pixel_values", "image_grid_thw", "position_ids")}
+                named = module(inputs, call["layers"], torch.tensor(call["query_positions"], dtype=torch.long),
+                               call["head_reduce"], call["mean_queries"], call["return_logits"])
+                out.append({"rows": [named[f"layers.{layer}"] for layer in call["layers"]],
+                            "logits": named.get("logits", torch.empty(0))})
             if job["image_grid_thw"].numel():
                 out.append({"vision_features": module.vision_features(job["pixel_values"], job["image_grid_thw"])})
         results.append(out)

@@ -1,0 +1,43 @@
+"""The model families the exporter knows, by the checkpoint's config.json `model_type`.
+
+A family is what differs between architectures: the scriptable module, how config.json is read and
+how the checkpoint's tensors are copied into the module. Everything else (tokenizer, chat template,
+preprocessor, metadata, saving) is shared by the exporter. Adding a family is one entry here plus its
+module; attnmap's C++ side has the matching registry (src/model/family_registry.cpp).
+"""
+import dataclasses
+import pathlib
+from typing import Callable, Dict
+
+import torch
+
+from .checkpoint import load_weights
+from .config import ConfigError, ModelConfig, parse_config
+from .model import AttnMapQwen2_5_VL
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    name: str  # the metadata's model_family, read by attnmap's C++ family registry
+    module_class: Callable[[ModelConfig], torch.nn.Module]
+    read_config: Callable[[dict], ModelConfig]
+    load_weights: Callable[[torch.nn.Module, pathlib.Path, ModelConfig], None]
+
+
+def _load_qwen2_5_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: ModelConfig) -> None:
+    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings)
+
+
+FAMILIES: Dict[str, Family] = {
+    "qwen2_5_vl": Family("qwen2_5_vl", AttnMapQwen2_5_VL, parse_config, _load_qwen2_5_vl_weights),
+}
+
+
+def family_for(raw_config: dict) -> Family:
+    """The family of a config.json; ConfigError naming the supported model types for any other."""
+    model_type = raw_config.get("model_type")
+    family = FAMILIES.get(model_type) if isinstance(model_type, str) else None
+    if family is None:
+        raise ConfigError(f"config.json has model_type {model_type!r}; attnmap supports only "
+                          f"{', '.join(sorted(FAMILIES))}")
+    return family
