@@ -1,6 +1,5 @@
-#include <cmath>
-#include <cstdio>
-
+// The three stages of one item. The Runner holds the typed options checked against the model;
+// files are written only by write(), through the output module.
 #include "attnmap/attention_maps.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run.hpp"
@@ -9,7 +8,6 @@
 #include "run/stopwatch.hpp"
 
 namespace attnmap {
-namespace fs = std::filesystem;
 
 Runner::Runner(std::shared_ptr<Model> model, RunSpec options)
     : model_(std::move(model)), options_(std::move(options)) {
