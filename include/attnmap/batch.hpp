@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "attnmap/options.hpp"
 #include "attnmap/run.hpp"
 
 namespace attnmap {
@@ -16,9 +17,8 @@ struct BatchOptions {
   std::filesystem::path images;        // a folder (recursive), a .txt list of paths, or a .jsonl manifest
   std::filesystem::path out_dir;       // one sub-folder per item + summary.jsonl
   std::string prompt;                  // for items without their own prompt
-  bool resume = false;                 // skip items whose attention.json already exists
-  int shard_index = 0;                 // this job's shard, 0-based
-  int shard_count = 1;                 // number of shards (1 = everything)
+  bool resume = false;                 // skip items whose folder is complete (output::is_complete)
+  Shard shard;                         // this job's shard of the listing (0/1 = everything)
   int cpu_workers = 0;                 // threads per CPU stage; 0 = half the cores, at least 1
   int queue_depth = 4;                 // items waiting between stages (bounds memory)
   bool progress = true;                // progress bar on a terminal, periodic lines otherwise
@@ -28,8 +28,8 @@ struct BatchItemResult {
   RunItem item;
   std::string status;  // ok | error | skipped
   std::string error;
-  StageTimings timings;
-  std::optional<int64_t> peak_device_memory_bytes;  // CUDA only
+  StageTimings timings;                 // as in the item's attention.json (partial for a failed item)
+  std::optional<double> peak_device_memory_mib;  // CUDA only
 };
 
 struct BatchSummary {
@@ -45,7 +45,8 @@ std::vector<RunItem> list_batch_items(const BatchOptions& options);
 
 // The items of shard K of N: every N-th item of the sorted listing starting at K, so N jobs split a
 // dataset exactly with no coordination.
-std::vector<RunItem> shard_items(const std::vector<RunItem>& items, int shard_index, int shard_count);
+// Throws Error(Usage) naming --shard unless 0 <= index < count.
+std::vector<RunItem> shard_items(const std::vector<RunItem>& items, const Shard& shard);
 
 // What a batch checks and sets up before the model loads (minutes for a large export), so that a
 // bad manifest or --out fails at once: the items of this shard with their output folders, --out

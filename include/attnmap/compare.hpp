@@ -10,13 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "attnmap/options.hpp"
+
 namespace attnmap {
 
 enum class CompareMetric { MaxAbs, Cosine, IouTopK, PeakShift };
 
-// "max-abs" | "cosine" | "iou-top-k" | "peak-shift"; parse throws Error(Usage) for other names.
+// "max-abs" | "cosine" | "iou-top-k" | "peak-shift" (parse_metric, attnmap/options.hpp, reads them).
 std::string metric_name(CompareMetric metric);
-CompareMetric parse_metric(const std::string& name);
 
 struct CompareOptions {
   CompareMetric metric = CompareMetric::MaxAbs;  // the figure that decides pass/fail (all figures are reported)
@@ -26,7 +27,7 @@ struct CompareOptions {
   double top_k_percent = 10.0;         // iou-top-k: share of cells (0, 100] that forms each map's top set
   double min_iou = 0.8;                // iou-top-k: a layer passes if IoU of the two top sets >= min_iou
   double max_peak_shift = 1.0;         // peak-shift: a layer passes if the argmax cells are <= this many cells apart (Euclidean)
-  std::string layers = "all";          // decoder layers to compare, `--layers` syntax (see layer_spec.hpp)
+  LayerSelection layers;               // decoder layers to compare (`--layers`); all by default
   std::filesystem::path report_path;   // empty: no report; *.json or *.md selects the format
   std::filesystem::path diff_images_dir;  // empty: no diff images; else JPEGs for failing layers go here
 };

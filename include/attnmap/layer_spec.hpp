@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "attnmap/options.hpp"
+
 namespace attnmap {
 
-// Returns the layers named by `spec`, in the order written (ranges ascending), for a model with
-// `num_layers` decoder layers. Throws Error(Usage) naming the bad part and the valid range for an
-// empty part, a non-number, a reversed range, a duplicate, or a layer outside 0..num_layers-1.
+// parse_layer_selection(spec).resolve(num_layers): the layers named by `spec`, in the order
+// written (ranges ascending). Throws Error(Usage) naming the bad part for an empty part, a
+// non-number, a reversed range, a duplicate, or a layer outside 0..num_layers-1.
 std::vector<int> parse_layer_spec(const std::string& spec, int num_layers);
 
 }  // namespace attnmap

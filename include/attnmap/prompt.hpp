@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attnmap/metadata.hpp"
+#include "attnmap/options.hpp"
 
 namespace attnmap {
 
@@ -35,8 +36,8 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
 torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_token_id,
                                  const std::vector<std::array<int64_t, 3>>& merged_grids);
 
-// The attention rows a query spec names: prompt | last | all | I,J,K | word:WORD.
-// Throws Error(Usage) naming the spec and the valid range when it names no row or a row out of range.
-std::vector<int64_t> resolve_query_rows(const std::string& spec, const ChatPrompt& prompt, const Tokenizer& tokenizer);
+// The attention rows a query names in this item's sequence. Throws Error(Usage) naming --query and
+// the valid range when it names no row, a row out of range or a word the prompt lacks.
+std::vector<int64_t> resolve_query_rows(const QuerySpec& query, const ChatPrompt& prompt, const Tokenizer& tokenizer);
 
 }  // namespace attnmap

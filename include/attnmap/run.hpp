@@ -7,7 +7,6 @@
 #include <torch/types.h>
 
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,22 +15,26 @@
 #include "attnmap/image.hpp"
 #include "attnmap/model.hpp"
 #include "attnmap/prompt.hpp"
+#include "attnmap/options.hpp"
 #include "attnmap/render.hpp"
+#include "attnmap/run_folder.hpp"
 
 namespace attnmap {
 
-struct RunOptions {
-  std::string query = "prompt";        // prompt | last | all | I,J,K | word:WORD
-  std::string layers = "all";          // all | 4,8,12 | 0-5
-  std::string heads = "mean";          // mean | max | N (one head)
+// What to compute and draw for every item, as typed values (the CLI parses the strings once:
+// attnmap/options.hpp). The Runner checks them against the model when it is constructed.
+struct RunSpec {
+  QuerySpec query;                     // prompt | last | all | I,J,K | word:WORD
+  LayerSelection layers;               // all | 4,8,12 | 0-5
+  HeadSelection heads;                 // mean | max | N (one head)
   RenderOptions render;                // colormap, alpha, blur
   bool predict = true;                 // also report the greedy next token (runs every layer)
   bool write_images = true;            // layer_XX.jpg and grid.jpg
   std::optional<int64_t> min_pixels;   // override the model's preprocessing bounds
   std::optional<int64_t> max_pixels;
   std::string system_prompt;           // empty: the model's default
-  std::filesystem::path dump_inputs;   // empty: off; else write the model inputs as .npy here
 };
+using RunOptions = RunSpec;  // the name before v2
 
 struct RunItem {
   std::string id;                      // name in batch summaries; the image stem by default
@@ -40,8 +43,7 @@ struct RunItem {
   std::filesystem::path out_dir;
 };
 
-using StageTimings = std::map<std::string, double>;  // stage -> milliseconds
-
+// Stage 1's result: the decoded image and everything the forward needs. No file is written.
 struct PreparedItem {
   RunItem item;
   cv::Mat original_rgb;
@@ -53,47 +55,44 @@ struct PreparedItem {
   StageTimings timings;
 };
 
-struct LayerStats {
-  int64_t layer = 0;
-  double min = 0, max = 0, sum = 0, entropy = 0;
-};
-
-struct Prediction {
-  int64_t token_id = -1;
-  std::string token;
-  std::string text;
-  double probability = 0;
-};
-
+// Stage 2's result: the record of the item (everything attention.json holds but the write stage's
+// timings) plus what the write stage renders from.
 struct InferredItem {
-  PreparedItem prepared;
+  RunRecord record;
+  RunItem item;
+  cv::Mat original_rgb;
   torch::Tensor maps;  // float32 [layers, merged_h, merged_w]
-  std::vector<LayerStats> stats;
-  std::optional<Prediction> prediction;
-  std::optional<int64_t> peak_device_memory_bytes;  // CUDA only
 };
 
 class Runner {
  public:
-  Runner(std::shared_ptr<Model> model, RunOptions options);
+  // Throws Error(Usage) naming the flag when a typed value does not fit the model (a layer or head
+  // it lacks, pixel bounds out of order, a bad colormap/alpha/blur).
+  Runner(std::shared_ptr<Model> model, RunSpec options);
 
+  // Reads and preprocesses the image, builds the prompt and the model inputs; reads no other file
+  // and writes none.
   PreparedItem prepare(const RunItem& item) const;
+  // The forward and the maps; returns the item's record (timings up to "maps").
   InferredItem infer(PreparedItem prepared);
-  void write(const InferredItem& inferred) const;
+  // Renders and commits the folder through the output module (attention.json last; nothing left
+  // behind on failure). Returns the record as written, with its final timings.
+  RunRecord write(const InferredItem& inferred) const;
 
-  // All three stages; returns the total timings.
-  StageTimings run(const RunItem& item);
+  // All three stages; returns the record written.
+  RunRecord run(const RunItem& item);
 
   const Model& model() const { return *model_; }
-  const RunOptions& options() const { return options_; }
+  const RunSpec& options() const { return options_; }
   const PreprocessParams& preprocess_params() const { return preprocess_; }
 
  private:
   std::shared_ptr<Model> model_;
-  RunOptions options_;
+  RunSpec options_;
   PreprocessParams preprocess_;
   HeadReduce head_reduce_ = HeadReduce::Mean;
   int64_t single_head_ = -1;
+  std::vector<int64_t> layers_;  // options_.layers resolved against the model, once
 };
 
 }  // namespace attnmap

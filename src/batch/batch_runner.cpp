@@ -8,6 +8,7 @@
 #include "attnmap/atomic_file.hpp"
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/run_folder.hpp"
 #include "attnmap/torch_failure.hpp"
 #include "batch/bounded_queue.hpp"
 #include "batch/progress.hpp"
@@ -17,11 +18,6 @@ namespace attnmap {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool is_complete(const fs::path& dir) {
-  std::error_code ec;
-  return fs::is_regular_file(dir / "attention.json", ec) && fs::is_regular_file(dir / "maps.npy", ec);
-}
 
 std::string message_of(const std::exception_ptr& error) {
   try {
@@ -42,9 +38,7 @@ nlohmann::json summary_line(const BatchItemResult& r) {
                          {"error", r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error)},
                          {"output", r.item.out_dir.string()},
                          {"timings_ms", r.timings}};
-  if (r.peak_device_memory_bytes) {
-    line["peak_device_memory_mib"] = static_cast<double>(*r.peak_device_memory_bytes) / (1024.0 * 1024.0);
-  }
+  if (r.peak_device_memory_mib) line["peak_device_memory_mib"] = *r.peak_device_memory_mib;
   return line;
 }
 
@@ -72,13 +66,13 @@ class ResultBook {
   size_t size() const { return results_.size(); }
 
   void record(size_t i, const std::string& status, const std::string& error, const StageTimings& timings,
-              std::optional<int64_t> peak_device_memory_bytes = std::nullopt) {
+              std::optional<double> peak_device_memory_mib = std::nullopt) {
     std::lock_guard<std::mutex> lock(mutex_);
     BatchItemResult& r = results_[i];
     r.status = status;
     r.error = error;
     r.timings = timings;
-    r.peak_device_memory_bytes = peak_device_memory_bytes;
+    r.peak_device_memory_mib = peak_device_memory_mib;
     if (stream_) stream_ << summary_line(r).dump() << "\n" << std::flush;
     progress_.advance(status == "error");
   }
@@ -123,15 +117,11 @@ void check_folder_name(const RunItem& item) {
 
 BatchPlan plan_batch(const BatchOptions& options) {
   BatchPlan plan;
-  plan.items = shard_items(list_batch_items(options), options.shard_index, options.shard_count);
+  plan.items = shard_items(list_batch_items(options), options.shard);
   ensure_directory(options.out_dir);
   remove_stale_temporary_files_in(options.out_dir);  // the summaries' temporaries
   for (const auto& item : plan.items) remove_stale_temporary_files_in(item.out_dir);
-  const std::string summary_name =
-      options.shard_count > 1 ? "summary.shard-" + std::to_string(options.shard_index) + "-of-" +
-                                    std::to_string(options.shard_count) + ".jsonl"
-                              : "summary.jsonl";
-  plan.summary_file = options.out_dir / summary_name;
+  plan.summary_file = options.out_dir / output::summary_file_name(options.shard);
   return plan;
 }
 
@@ -165,7 +155,7 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan pl
     preparers.emplace_back([&] {
       for (size_t i = next++; i < book.size(); i = next++) {
         const RunItem& item = book.item(i);
-        if (options.resume && is_complete(item.out_dir)) {
+        if (options.resume && output::is_complete(item.out_dir)) {
           book.record(i, "skipped", "", {});
           continue;
         }
@@ -186,13 +176,11 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan pl
     writers.emplace_back([&] {
       while (auto job = to_writer.pop()) {
         try {
-          Stopwatch write_clock;
-          runner.write(job->item);
-          StageTimings timings = job->item.prepared.timings;
-          timings["write"] = write_clock.lap();
-          book.record(job->index, "ok", "", timings, job->item.peak_device_memory_bytes);
+          // The summary carries the timings attention.json carries: one dictionary per item.
+          const RunRecord record = runner.write(job->item);
+          book.record(job->index, "ok", "", record.timings, record.peak_device_memory_mib);
         } catch (...) {
-          book.record(job->index, "error", message_of(std::current_exception()), job->item.prepared.timings);
+          book.record(job->index, "error", message_of(std::current_exception()), job->item.record.timings);
         }
       }
     });

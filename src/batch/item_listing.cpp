@@ -144,13 +144,12 @@ std::vector<RunItem> list_batch_items(const BatchOptions& options) {
   return items;
 }
 
-std::vector<RunItem> shard_items(const std::vector<RunItem>& items, int shard_index, int shard_count) {
-  if (shard_count < 1 || shard_index < 0 || shard_index >= shard_count) {
-    throw Error(ErrorKind::Usage, "--shard " + std::to_string(shard_index) + "/" + std::to_string(shard_count) +
-                                      ": use K/N with 0 <= K < N");
+std::vector<RunItem> shard_items(const std::vector<RunItem>& items, const Shard& shard) {
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    throw Error(ErrorKind::Usage, "--shard " + shard.text() + ": use K/N with 0 <= K < N");
   }
   std::vector<RunItem> mine;
-  for (size_t i = static_cast<size_t>(shard_index); i < items.size(); i += static_cast<size_t>(shard_count)) {
+  for (size_t i = static_cast<size_t>(shard.index); i < items.size(); i += static_cast<size_t>(shard.count)) {
     mine.push_back(items[i]);
   }
   return mine;

@@ -4,26 +4,10 @@
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/options.hpp"
 #include "cli/cli_common.hpp"
 
 namespace attnmap::cli {
-namespace {
-
-void parse_shard(const std::string& spec, BatchOptions& options) {
-  const auto slash = spec.find('/');
-  try {
-    if (slash == std::string::npos) throw std::invalid_argument(spec);
-    size_t a = 0, b = 0;
-    options.shard_index = std::stoi(spec.substr(0, slash), &a);
-    options.shard_count = std::stoi(spec.substr(slash + 1), &b);
-    if (a != slash || b != spec.size() - slash - 1) throw std::invalid_argument(spec);
-  } catch (const std::exception&) {
-    throw Error(ErrorKind::Usage, "--shard '" + spec + "': use K/N, e.g. 0/4 for the first of 4 shards");
-  }
-}
-
-}  // namespace
-
 void add_batch_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("batch", "many images through one loaded model; one output folder per item");
   auto flags = std::make_shared<SharedRunFlags>();
@@ -44,11 +28,12 @@ void add_batch_command(CLI::App& app, int& exit_code) {
   add_shared_run_flags(*cmd, *flags);
   cmd->callback([&exit_code, flags, options, shard, no_progress] {
     exit_code = guarded([&] {
-      parse_shard(*shard, *options);
+      options->shard = parse_shard(*shard);
       options->progress = !*no_progress;
+      const RunSpec spec = run_spec_from(*flags);  // every option string parsed before any work
       BatchPlan plan = plan_batch(*options);  // before the model: its load can take minutes
       auto model = load_model_from(*flags);
-      Runner runner(model, run_options_from(*flags));
+      Runner runner(model, spec);
       const BatchSummary summary = run_batch(runner, *options, std::move(plan));
       const double rate = summary.seconds > 0 ? summary.ok / summary.seconds : 0.0;
       log::info(std::to_string(summary.ok) + " ok, " + std::to_string(summary.failed) + " failed, " +

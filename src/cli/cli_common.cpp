@@ -7,6 +7,7 @@
 
 #include "attnmap/error.hpp"
 #include "attnmap/log.hpp"
+#include "attnmap/options.hpp"
 #include "attnmap/torch_failure.hpp"
 
 namespace attnmap::cli {
@@ -45,13 +46,13 @@ fs::path default_model_path() {
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--model", f.model, "exported model (.pt); default: the bundled demo model")
       ->default_str(default_model_path().string());
-  cmd.add_option("--query", f.run.query, "attention rows: prompt | last | all | I,J,K | word:WORD")
+  cmd.add_option("--query", f.query, "attention rows: prompt | last | all | I,J,K | word:WORD")
       ->capture_default_str();
-  cmd.add_option("--layers", f.run.layers, "decoder layers: all | 4,8,12 | 0-5")->capture_default_str();
-  cmd.add_option("--heads", f.run.heads, "head reduction: mean | max | a head index")->capture_default_str();
-  cmd.add_option("--colormap", f.run.render.colormap, "jet | viridis | turbo | inferno")->capture_default_str();
-  cmd.add_option("--alpha", f.run.render.alpha, "heatmap opacity over the image, 0..1")->capture_default_str();
-  cmd.add_option("--blur", f.run.render.blur_sigma, "Gaussian blur sigma in original pixels, 0 = off")
+  cmd.add_option("--layers", f.layers, "decoder layers: all | 4,8,12 | 0-5")->capture_default_str();
+  cmd.add_option("--heads", f.heads, "head reduction: mean | max | a head index")->capture_default_str();
+  cmd.add_option("--colormap", f.render.colormap, "jet | viridis | turbo | inferno")->capture_default_str();
+  cmd.add_option("--alpha", f.render.alpha, "heatmap opacity over the image, 0..1")->capture_default_str();
+  cmd.add_option("--blur", f.render.blur_sigma, "Gaussian blur sigma in original pixels, 0 = off")
       ->capture_default_str();
   cmd.add_option("--device", f.device.device, "auto | cpu | cuda | cuda:N (auto: CUDA when available)")
       ->capture_default_str();
@@ -59,13 +60,19 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
       ->capture_default_str();
   cmd.add_option("--min-pixels", f.min_pixels, "lower bound of the resized image area (default: model's)");
   cmd.add_option("--max-pixels", f.max_pixels, "upper bound of the resized image area, caps image tokens (default: model's)");
-  cmd.add_option("--system-prompt", f.run.system_prompt, "system message (default: the model's)");
+  cmd.add_option("--system-prompt", f.system_prompt, "system message (default: the model's)");
   cmd.add_flag("--no-predict", f.no_predict, "skip the next-token prediction; stops after the last requested layer");
   cmd.add_flag("--no-images", f.no_images, "write maps.npy and attention.json only");
 }
 
-RunOptions run_options_from(const SharedRunFlags& f) {
-  RunOptions options = f.run;
+RunSpec run_spec_from(const SharedRunFlags& f) {
+  RunSpec options;
+  options.query = parse_query_spec(f.query);
+  options.layers = parse_layer_selection(f.layers);
+  options.heads = parse_head_selection(f.heads);
+  options.render = f.render;
+  options.render.validate();
+  options.system_prompt = f.system_prompt;
   options.predict = !f.no_predict;
   options.write_images = !f.no_images;
   if (f.min_pixels > 0) options.min_pixels = f.min_pixels;

@@ -19,19 +19,24 @@ int guarded(const std::function<int()>& body);
 // ../share/attnmap/models/demo.pt (where `cmake --install` puts it).
 std::filesystem::path default_model_path();
 
-// Options shared by `run` and `batch`, bound to one RunOptions / DeviceChoice.
+// Options shared by `run` and `batch`: the strings as typed, turned into a RunSpec once by run_spec_from.
 struct SharedRunFlags {
   std::string model;
   DeviceChoice device;
-  RunOptions run;
+  std::string query = "prompt";
+  std::string layers = "all";
+  std::string heads = "mean";
+  RenderOptions render;
+  std::string system_prompt;
   bool no_predict = false;
   bool no_images = false;
   int64_t min_pixels = 0;
   int64_t max_pixels = 0;
 };
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
-// Turns parsed flags into RunOptions (resolving the 0 = "model default" sentinels).
-RunOptions run_options_from(const SharedRunFlags& flags);
+// Parses the option strings into typed values (Error(Usage) naming the flag for a bad one) and
+// resolves the 0 = "model default" sentinels. Checks against the model happen in the Runner.
+RunSpec run_spec_from(const SharedRunFlags& flags);
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& flags);
 
 }  // namespace attnmap::cli

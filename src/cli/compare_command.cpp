@@ -6,6 +6,7 @@
 
 #include "attnmap/compare.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/options.hpp"
 #include "cli/cli_common.hpp"
 
 namespace attnmap::cli {
@@ -13,7 +14,7 @@ namespace attnmap::cli {
 namespace {
 
 struct CompareArgs {
-  std::string baseline, candidate, metric = "max-abs", report, diff_images;
+  std::string baseline, candidate, metric = "max-abs", layers = "all", report, diff_images;
   CompareOptions options;
 };
 
@@ -35,6 +36,7 @@ void check_threshold_flags(const CLI::App& sub, CompareMetric metric) {
 int run_compare(const CLI::App& sub, CompareArgs& args) {
   try {
     args.options.metric = parse_metric(args.metric);
+    args.options.layers = parse_layer_selection(args.layers);
     check_threshold_flags(sub, args.options.metric);
     args.options.report_path = args.report;
     args.options.diff_images_dir = args.diff_images;
@@ -75,7 +77,7 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   sub->add_option("--max-peak-shift", args->options.max_peak_shift,
                   "peak-shift: a layer passes if the argmax cells are at most this many cells apart")
       ->capture_default_str();
-  sub->add_option("--layers", args->options.layers, "Decoder layers to compare: all | 4,8,12 | 0-5")->capture_default_str();
+  sub->add_option("--layers", args->layers, "Decoder layers to compare: all | 4,8,12 | 0-5")->capture_default_str();
   sub->add_option("--report", args->report, "Write a full report: FILE.json or FILE.md");
   sub->add_option("--diff-images", args->diff_images, "Write baseline|candidate|diff JPEGs of failing layers into DIR");
   // run_compare maps attnmap errors to compare's 0/1/2 itself; guarded() turns anything else

@@ -1,6 +1,7 @@
 #include "cli/run_command.hpp"
 
 #include "attnmap/log.hpp"
+#include "attnmap/run_folder.hpp"
 
 #include "cli/cli_common.hpp"
 #include "run/stopwatch.hpp"
@@ -20,25 +21,28 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->callback([&exit_code, flags, item, dump] {
     exit_code = guarded([&] {
       Stopwatch clock;
-      RunOptions options = run_options_from(*flags);
-      options.dump_inputs = *dump;
+      const RunSpec spec = run_spec_from(*flags);  // every option string parsed before the model loads
       auto model = load_model_from(*flags);
       const double load_ms = clock.lap();
-      Runner runner(model, options);
+      Runner runner(model, spec);
       RunItem it = *item;
       it.id = it.image.stem().string();
       PreparedItem prepared = runner.prepare(it);
       prepared.timings["load_model"] = load_ms;
-      InferredItem inferred = runner.infer(std::move(prepared));
-      runner.write(inferred);
-      if (inferred.prediction) {
-        log::info("next token: '" + inferred.prediction->text + "' (p=" + log::fixed(inferred.prediction->probability, 3) + ")");
+      if (!dump->empty()) {
+        const ModelInputs& in = prepared.inputs;
+        output::dump_model_inputs(*dump, in.input_ids, in.pixel_values, in.image_grid_thw, in.position_ids,
+                                  prepared.query_rows);
       }
-      if (const auto focus = model->metadata().focus_layer) {
-        log::info("the model's focus layer is " + std::to_string(*focus) + ": see layer_" +
-                  (*focus < 10 ? "0" : "") + std::to_string(*focus) + ".jpg");
+      const RunRecord record = runner.write(runner.infer(std::move(prepared)));
+      if (record.prediction) {
+        log::info("next token: '" + record.prediction->text + "' (p=" + log::fixed(record.prediction->probability, 3) + ")");
       }
-      log::info("wrote " + std::to_string(inferred.maps.size(0)) + " layer map(s) to " + it.out_dir.string() +
+      if (record.focus_layer) {
+        log::info("the model's focus layer is " + std::to_string(*record.focus_layer) + ": see " +
+                  output::layer_file_name(*record.focus_layer));
+      }
+      log::info("wrote " + std::to_string(record.layers.size()) + " layer map(s) to " + it.out_dir.string() +
                 " in " + log::fixed(load_ms + clock.lap(), 0) + " ms");
       return 0;
     });

@@ -7,7 +7,6 @@
 
 #include "attnmap/compare.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/layer_spec.hpp"
 #include "internal.hpp"
 
 namespace attnmap {
@@ -44,15 +43,14 @@ void check_comparable(const std::string& id, const RunFolder& b, const RunFolder
 }
 
 // The layers to compare, as baseline rows paired with candidate rows.
-std::vector<LayerResult> select_layers(const std::string& id, const RunFolder& b, const RunFolder& c, const std::string& spec) {
+std::vector<LayerResult> select_layers(const std::string& id, const RunFolder& b, const RunFolder& c,
+                                       const LayerSelection& selection) {
   const auto row_of = [](const RunFolder& r, int layer) -> int64_t {
     const auto at = std::find(r.layers.begin(), r.layers.end(), layer);
     return at == r.layers.end() ? -1 : at - r.layers.begin();
   };
   std::vector<int> wanted;
-  const auto first = spec.find_first_not_of(" \t");
-  const bool all = first != std::string::npos && spec.substr(first, spec.find_last_not_of(" \t") - first + 1) == "all";
-  if (all) {
+  if (selection.all) {
     if (std::set<int>(b.layers.begin(), b.layers.end()) != std::set<int>(c.layers.begin(), c.layers.end())) {
       throw item_error(id, "layers differ (baseline records " + format_layers(b.layers) + ", candidate records " +
                              format_layers(c.layers) + ")",
@@ -60,7 +58,7 @@ std::vector<LayerResult> select_layers(const std::string& id, const RunFolder& b
     }
     wanted = b.layers;
   } else {
-    wanted = parse_layer_spec(spec, std::max(b.model_layers, c.model_layers));
+    wanted = selection.resolve(std::max(b.model_layers, c.model_layers));
   }
   std::vector<LayerResult> selected;
   for (int layer : wanted) {

@@ -11,6 +11,7 @@
 #include "attnmap/compare.hpp"
 #include "attnmap/render.hpp"
 #include "attnmap/error.hpp"
+#include "attnmap/run_folder.hpp"
 #include "internal.hpp"
 
 namespace attnmap {
@@ -76,12 +77,6 @@ cv::Mat render(const ItemResult& item, const LayerResult& layer, const torch::Te
   return image;
 }
 
-std::string layer_file_name(int layer) {
-  char name[32];
-  std::snprintf(name, sizeof name, "layer_%02d.jpg", layer);
-  return name;
-}
-
 }  // namespace
 
 std::vector<fs::path> write_diff_images(const CompareResult& result, const fs::path& dir) {
@@ -96,7 +91,7 @@ std::vector<fs::path> write_diff_images(const CompareResult& result, const fs::p
     for (const LayerResult& layer : item.layers) {
       if (layer.pass) continue;
       const cv::Mat image = render(item, layer, b.maps[layer.baseline_row], c.maps[layer.candidate_row], result.options);
-      const fs::path path = item_dir / layer_file_name(layer.layer);
+      const fs::path path = item_dir / output::layer_file_name(layer.layer);
       write_jpeg_atomically(path, image, 90);
       written.push_back(path);
     }

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "attnmap/error.hpp"
+#include "attnmap/run_folder.hpp"
 #include "internal.hpp"
 
 namespace attnmap::compare_detail {
@@ -27,19 +28,20 @@ Kind detect(const fs::path& dir, const std::string& side) {
   if (!fs::is_directory(dir, ec)) {
     throw Error(ErrorKind::Input, side + " '" + dir.string() + "' is not a folder; pass an attnmap run or batch output folder");
   }
-  if (is_file(dir / "attention.json")) return Kind::Run;
-  if (is_file(dir / "summary.jsonl")) return Kind::Batch;
+  // attention.json marks a run folder even when maps.npy is gone: loading it then says what is wrong.
+  if (is_file(dir / output::kAttentionFile)) return Kind::Run;
+  if (is_file(dir / output::kSummaryFile)) return Kind::Batch;
   // A batch interrupted before summary.jsonl was written still has complete item folders.
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory(ec) && is_file(entry.path() / "attention.json")) return Kind::Batch;
+    if (entry.is_directory(ec) && output::is_complete(entry.path())) return Kind::Batch;
   }
   throw Error(ErrorKind::Input, side + " '" + dir.string() +
                                     "' is neither a run folder (no attention.json) nor a batch folder (no summary.jsonl); "
                                     "pass the folder given to attnmap run --out or attnmap batch --out");
 }
 
-// Complete items by id, plus a reason for each item that summary.jsonl or a folder mentions but
-// that has no attention.json, so a missing-item message can say why.
+// Complete items (output::is_complete) by id, plus a reason for each item that summary.jsonl or a
+// folder mentions but that is not complete, so a missing-item message can say why.
 struct Listing {
   std::map<std::string, fs::path> complete;
   std::map<std::string, std::string> why_not;
@@ -51,13 +53,14 @@ Listing list_batch(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!entry.is_directory(ec)) continue;
     const std::string id = entry.path().filename().string();
-    if (is_file(entry.path() / "attention.json")) {
+    if (output::is_complete(entry.path())) {
       listing.complete[id] = entry.path();
     } else {
-      listing.why_not[id] = "incomplete: no attention.json";
+      listing.why_not[id] = std::string("incomplete: no ") +
+                            (is_file(entry.path() / output::kAttentionFile) ? output::kMapsFile : output::kAttentionFile);
     }
   }
-  std::ifstream summary(dir / "summary.jsonl");
+  std::ifstream summary(dir / output::kSummaryFile);
   for (std::string line; std::getline(summary, line);) {
     // summary.jsonl only enriches messages; a damaged line must not hide the real comparison.
     const auto record = nlohmann::json::parse(line, nullptr, false);
@@ -111,7 +114,7 @@ std::vector<ItemPair> match_items(const fs::path& baseline, const fs::path& cand
   kind = "batch";
   const Listing b = list_batch(baseline), c = list_batch(candidate);
   if (b.complete.empty()) {
-    throw Error(ErrorKind::Input, "baseline '" + baseline.string() + "' holds no complete items (no <id>/attention.json); regenerate the baseline");
+    throw Error(ErrorKind::Input, "baseline '" + baseline.string() + "' holds no complete items (no <id>/ with attention.json and maps.npy); regenerate the baseline");
   }
   const std::string missing_in_c = missing_list(c, b), missing_in_b = missing_list(b, c);
   if (!missing_in_c.empty() || !missing_in_b.empty()) {

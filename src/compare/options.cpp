@@ -15,13 +15,6 @@ std::string metric_name(CompareMetric metric) {
   return "?";
 }
 
-CompareMetric parse_metric(const std::string& name) {
-  for (auto m : {CompareMetric::MaxAbs, CompareMetric::Cosine, CompareMetric::IouTopK, CompareMetric::PeakShift}) {
-    if (metric_name(m) == name) return m;
-  }
-  throw Error(ErrorKind::Usage, "--metric '" + name + "' is unknown; use max-abs, cosine, iou-top-k or peak-shift");
-}
-
 namespace {
 void require(bool ok, const std::string& option, double value, const std::string& domain) {
   if (!ok) {

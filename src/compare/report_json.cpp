@@ -13,7 +13,7 @@ namespace {
 json options_json(const CompareOptions& o) {
   return {{"metric", metric_name(o.metric)}, {"atol", o.atol},         {"rtol", o.rtol},
           {"min_cosine", o.min_cosine},      {"top_k_percent", o.top_k_percent}, {"min_iou", o.min_iou},
-          {"max_peak_shift", o.max_peak_shift}, {"layers", o.layers},
+          {"max_peak_shift", o.max_peak_shift}, {"layers", o.layers.text()},
           {"report", o.report_path.string()}, {"diff_images", o.diff_images_dir.string()}};
 }
 

@@ -38,7 +38,7 @@ std::string report_markdown(const CompareResult& r) {
   out << "# attnmap compare: " << (r.pass ? "PASS" : "FAIL") << "\n\n";
   out << "- baseline: `" << r.baseline.string() << "`\n";
   out << "- candidate: `" << r.candidate.string() << "`\n";
-  out << "- kind: " << r.kind << ", layers: `" << r.options.layers << "`\n";
+  out << "- kind: " << r.kind << ", layers: `" << r.options.layers.text() << "`\n";
   out << "- criterion: " << compare_detail::criterion_text(r.options) << "\n";
   out << "- other figures: top-k " << r.options.top_k_percent << "%; max-abs tolerance ratio uses atol " << r.options.atol
       << ", rtol " << r.options.rtol << "\n";

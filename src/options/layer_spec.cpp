@@ -1,3 +1,5 @@
+// --layers: the syntax is checked once when the CLI parses it; the range is checked against the
+// model (or the recorded layer count, in compare) when the selection is resolved.
 #include "attnmap/layer_spec.hpp"
 
 #include <algorithm>
@@ -20,60 +22,86 @@ std::string valid_range(int num_layers) {
   return num_layers == 1 ? "0" : "0-" + std::to_string(num_layers - 1);
 }
 
-Error usage(const std::string& spec, const std::string& what, int num_layers) {
-  return Error(ErrorKind::Usage, "--layers '" + spec + "': " + what + "; use all, a list like 4,8,12 or a range like 0-5 within " +
-                                     valid_range(num_layers));
+Error usage(const std::string& spec, const std::string& what) {
+  return Error(ErrorKind::Usage, "--layers '" + spec + "': " + what +
+                                     "; use all, a list like 4,8,12 or a range like 0-5 (0-based decoder layers)");
 }
 
 // Digits only: a leading '-' or '+' would make "-1-3" ambiguous, so signs are not accepted.
-int parse_index(const std::string& text, const std::string& spec, int num_layers) {
+int parse_index(const std::string& text, const std::string& spec) {
   if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    throw usage(spec, "'" + text + "' is not a layer number", num_layers);
+    throw usage(spec, "'" + text + "' is not a layer number");
   }
-  const int value = std::stoi(text);
-  if (value >= num_layers) {
-    throw Error(ErrorKind::Usage, "--layers '" + spec + "': layer " + text + " is out of range; the model has " +
-                                      std::to_string(num_layers) + " decoder layers (valid: " + valid_range(num_layers) + ")");
-  }
-  return value;
+  return std::stoi(text);
 }
 
 }  // namespace
 
-std::vector<int> parse_layer_spec(const std::string& spec, int num_layers) {
-  if (num_layers <= 0) {
-    throw Error(ErrorKind::Usage, "--layers '" + spec + "': there are no decoder layers to choose from");
-  }
+LayerSelection parse_layer_selection(const std::string& spec) {
   const std::string whole = trim(spec);
-  std::vector<int> layers;
-  if (whole == "all") {
-    for (int i = 0; i < num_layers; ++i) layers.push_back(i);
-    return layers;
-  }
-  if (whole.empty()) throw usage(spec, "the list is empty", num_layers);
-
+  LayerSelection selection;
+  if (whole == "all") return selection;
+  if (whole.empty()) throw usage(spec, "the list is empty");
+  selection.all = false;
   std::set<int> seen;
-  auto add = [&](int layer) {
-    if (!seen.insert(layer).second) throw usage(spec, "layer " + std::to_string(layer) + " is listed twice", num_layers);
-    layers.push_back(layer);
-  };
   size_t start = 0;
   while (start <= whole.size()) {
     const size_t comma = std::min(whole.find(',', start), whole.size());
     const std::string part = trim(whole.substr(start, comma - start));
-    if (part.empty()) throw usage(spec, "an entry between commas is empty", num_layers);
+    if (part.empty()) throw usage(spec, "an entry between commas is empty");
     const size_t dash = part.find('-');
+    LayerSelection::Range range;
     if (dash == std::string::npos) {
-      add(parse_index(part, spec, num_layers));
+      range.first = range.last = parse_index(part, spec);
     } else {
-      const int first = parse_index(trim(part.substr(0, dash)), spec, num_layers);
-      const int last = parse_index(trim(part.substr(dash + 1)), spec, num_layers);
-      if (last < first) throw usage(spec, "range '" + part + "' runs backwards", num_layers);
-      for (int i = first; i <= last; ++i) add(i);
+      range.first = parse_index(trim(part.substr(0, dash)), spec);
+      range.last = parse_index(trim(part.substr(dash + 1)), spec);
+      if (range.last < range.first) throw usage(spec, "range '" + part + "' runs backwards");
     }
+    // Duplicates are a typo whatever the model: caught here, before any model loads.
+    for (int i = range.first; i <= range.last; ++i) {
+      if (!seen.insert(i).second) throw usage(spec, "layer " + std::to_string(i) + " is listed twice");
+    }
+    selection.ranges.push_back(range);
     start = comma + 1;
   }
+  return selection;
+}
+
+std::vector<int> LayerSelection::resolve(int num_layers) const {
+  if (num_layers <= 0) {
+    throw Error(ErrorKind::Usage, "--layers '" + text() + "': there are no decoder layers to choose from");
+  }
+  std::vector<int> layers;
+  if (all) {
+    for (int i = 0; i < num_layers; ++i) layers.push_back(i);
+    return layers;
+  }
+  for (const Range& r : ranges) {
+    if (r.last >= num_layers) {
+      const int bad = r.first >= num_layers ? r.first : num_layers;
+      throw Error(ErrorKind::Usage, "--layers '" + text() + "': layer " + std::to_string(bad) +
+                                        " is out of range; the model has " + std::to_string(num_layers) +
+                                        " decoder layers (valid: " + valid_range(num_layers) + ")");
+    }
+    for (int i = r.first; i <= r.last; ++i) layers.push_back(i);
+  }
   return layers;
+}
+
+std::string LayerSelection::text() const {
+  if (all) return "all";
+  std::string out;
+  for (const Range& r : ranges) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(r.first);
+    if (r.last != r.first) out += "-" + std::to_string(r.last);
+  }
+  return out;
+}
+
+std::vector<int> parse_layer_spec(const std::string& spec, int num_layers) {
+  return parse_layer_selection(spec).resolve(num_layers);
 }
 
 }  // namespace attnmap

@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cctype>
-#include <sstream>
 
 #include "attnmap/error.hpp"
 #include "attnmap/prompt.hpp"
@@ -34,8 +33,6 @@ std::string token_bytes(const Tokenizer& tokenizer, int64_t id) {
 // of word. The tokens spell the prompt after the tokenizer's NFC, so the word is normalised too.
 std::vector<int64_t> word_rows(const std::string& spec, const std::string& word, const ChatPrompt& p,
                                const Tokenizer& tokenizer) {
-  if (word.empty()) bad_spec(spec, "the word is empty");
-  if (attnmap::tokenizer::find_invalid_utf8(word)) bad_spec(spec, "the word is not valid UTF-8");
   std::string text;
   std::vector<size_t> ends;  // byte end of each prompt token in `text`
   for (int64_t i = p.prompt_start; i < p.prompt_end; ++i) {
@@ -55,46 +52,41 @@ std::vector<int64_t> word_rows(const std::string& spec, const std::string& word,
   return rows;
 }
 
-std::vector<int64_t> explicit_rows(const std::string& spec, int64_t seq_len) {
+std::vector<int64_t> explicit_rows(const std::string& spec, const std::vector<int64_t>& positions, int64_t seq_len) {
   std::vector<int64_t> rows;
-  std::stringstream items(spec);
-  for (std::string item; std::getline(items, item, ',');) {
-    int64_t row = 0;
-    try {
-      size_t used = 0;
-      row = std::stoll(item, &used);
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      bad_spec(spec, "'" + item + "' is not a position");
-    }
+  for (const int64_t row : positions) {
     if (row < -seq_len || row >= seq_len) {
-      bad_spec(spec, "position " + item + " is outside the sequence of " + std::to_string(seq_len) +
+      bad_spec(spec, "position " + std::to_string(row) + " is outside the sequence of " + std::to_string(seq_len) +
                          " tokens (valid: 0.." + std::to_string(seq_len - 1) + " or negative from the end)");
     }
     rows.push_back(row < 0 ? row + seq_len : row);
   }
-  if (rows.empty()) bad_spec(spec, "no position given");
   return rows;
 }
 
 }  // namespace
 
-std::vector<int64_t> resolve_query_rows(const std::string& spec, const ChatPrompt& p, const Tokenizer& tokenizer) {
+std::vector<int64_t> resolve_query_rows(const QuerySpec& query, const ChatPrompt& p, const Tokenizer& tokenizer) {
   const int64_t seq_len = static_cast<int64_t>(p.ids.size());
+  const std::string spec = query.text();
   std::vector<int64_t> rows;
-  if (spec == "prompt") {
-    for (int64_t i = p.prompt_start; i < p.prompt_end; ++i) rows.push_back(i);
-  } else if (spec == "last") {
-    rows.push_back(seq_len - 1);
-  } else if (spec == "all") {
-    // Every token that comes after the image: only those can attend to it (the decoder is causal).
-    for (int64_t i = p.image_end; i < seq_len; ++i) rows.push_back(i);
-  } else if (spec.rfind("word:", 0) == 0) {
-    rows = word_rows(spec, spec.substr(5), p, tokenizer);
-  } else if (!spec.empty() && (std::isdigit(static_cast<unsigned char>(spec[0])) || spec[0] == '-')) {
-    rows = explicit_rows(spec, seq_len);
-  } else {
-    bad_spec(spec, "unknown query");
+  switch (query.kind) {
+    case QuerySpec::Kind::Prompt:
+      for (int64_t i = p.prompt_start; i < p.prompt_end; ++i) rows.push_back(i);
+      break;
+    case QuerySpec::Kind::Last:
+      rows.push_back(seq_len - 1);
+      break;
+    case QuerySpec::Kind::All:
+      // Every token that comes after the image: only those can attend to it (the decoder is causal).
+      for (int64_t i = p.image_end; i < seq_len; ++i) rows.push_back(i);
+      break;
+    case QuerySpec::Kind::Word:
+      rows = word_rows(spec, query.word, p, tokenizer);
+      break;
+    case QuerySpec::Kind::Rows:
+      rows = explicit_rows(spec, query.rows, seq_len);
+      break;
   }
   if (rows.empty()) bad_spec(spec, "it selects no token");
   return rows;

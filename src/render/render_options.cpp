@@ -1,5 +1,6 @@
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -32,16 +33,20 @@ int opencv_colormap(const std::string& name) {
 }
 }  // namespace detail
 
+// Messages name the CLI flag: these options come from --colormap, --alpha and --blur.
 void RenderOptions::validate() const {
-  detail::opencv_colormap(colormap);
+  const auto& names = colormap_names();
+  if (std::find(names.begin(), names.end(), colormap) == names.end()) {
+    throw Error(ErrorKind::Usage, "--colormap '" + colormap + "' is unknown; use one of: " + joined_names());
+  }
   if (!(alpha >= 0.0 && alpha <= 1.0)) {
     std::ostringstream s;
-    s << "alpha " << alpha << " is out of range; use a value from 0 (image only) to 1 (heatmap only)";
+    s << "--alpha " << alpha << " is out of range; use a value from 0 (image only) to 1 (heatmap only)";
     throw Error(ErrorKind::Usage, s.str());
   }
   if (!(blur_sigma >= 0.0) || !std::isfinite(blur_sigma)) {
     std::ostringstream s;
-    s << "blur sigma " << blur_sigma << " is invalid; use 0 (no blur) or a positive number of pixels";
+    s << "--blur " << blur_sigma << " is invalid; use 0 (no blur) or a positive number of pixels";
     throw Error(ErrorKind::Usage, s.str());
   }
 }

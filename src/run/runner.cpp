@@ -1,53 +1,16 @@
-#include <cmath>
-#include <cstdio>
-
-#include "attnmap/atomic_file.hpp"
+// The three stages of one item. The Runner holds the typed options checked against the model;
+// files are written only by write(), through the output module.
 #include "attnmap/attention_maps.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/layer_spec.hpp"
-#include "attnmap/npy.hpp"
 #include "attnmap/run.hpp"
+#include "attnmap/run_folder.hpp"
+#include "attnmap/tokenizer.hpp"
 #include "model/family.hpp"
-#include "run/attention_document.hpp"
 #include "run/stopwatch.hpp"
 
 namespace attnmap {
-namespace fs = std::filesystem;
 
-namespace {
-
-std::string layer_file_name(int64_t layer) {
-  char name[32];
-  std::snprintf(name, sizeof name, "layer_%02lld.jpg", static_cast<long long>(layer));
-  return name;
-}
-
-void dump_inputs(const fs::path& dir, const PreparedItem& p) {
-  ensure_directory(dir);
-  save_npy(dir / "input_ids.npy", p.inputs.input_ids);
-  save_npy(dir / "pixel_values.npy", p.inputs.pixel_values);
-  save_npy(dir / "image_grid_thw.npy", p.inputs.image_grid_thw);
-  save_npy(dir / "position_ids.npy", p.inputs.position_ids);
-  save_npy(dir / "query_positions.npy", torch::tensor(p.query_rows, torch::kInt64));
-}
-
-// Removes what a failed write() left, so a folder never looks like a partial result.
-class WrittenFiles {
- public:
-  void add(const fs::path& path) { paths_.push_back(path); }
-  void commit() { paths_.clear(); }
-  ~WrittenFiles() {
-    std::error_code ignored;
-    for (const fs::path& path : paths_) fs::remove(path, ignored);
-  }
-
- private:
-  std::vector<fs::path> paths_;
-};
-
-}  // namespace
-
-Runner::Runner(std::shared_ptr<Model> model, RunOptions options)
+Runner::Runner(std::shared_ptr<Model> model, RunSpec options)
     : model_(std::move(model)), options_(std::move(options)) {
   preprocess_ = model_->family().preprocess_params();
   if (options_.min_pixels) preprocess_.min_pixels = *options_.min_pixels;
@@ -57,30 +20,15 @@ Runner::Runner(std::shared_ptr<Model> model, RunOptions options)
                                       std::to_string(preprocess_.max_pixels) +
                                       ": need 0 < min-pixels <= max-pixels");
   }
-  const int heads = model_->metadata().text.num_attention_heads;
-  if (options_.heads == "mean") {
-    head_reduce_ = HeadReduce::Mean;
-  } else if (options_.heads == "max") {
-    head_reduce_ = HeadReduce::Max;
-  } else {
-    size_t used = 0;
-    int head = -1;
-    try {
-      head = std::stoi(options_.heads, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != options_.heads.size() || head < 0 || head >= heads) {
-      throw Error(ErrorKind::Usage, "--heads '" + options_.heads + "': use mean, max or a head index 0.." +
-                                        std::to_string(heads - 1) + " (the model has " + std::to_string(heads) +
-                                        " attention heads)");
-    }
-    head_reduce_ = HeadReduce::None;
-    single_head_ = head;
-  }
+  options_.heads.check(model_->metadata().text.num_attention_heads);
+  head_reduce_ = options_.heads.kind == HeadSelection::Kind::Max    ? HeadReduce::Max
+                 : options_.heads.kind == HeadSelection::Kind::Mean ? HeadReduce::Mean
+                                                                    : HeadReduce::None;
+  single_head_ = options_.heads.kind == HeadSelection::Kind::Index ? options_.heads.index : -1;
   options_.render.validate();
-  // Parse once now so that a bad --layers fails before any image is read.
-  parse_layer_spec(options_.layers, model_->metadata().text.num_hidden_layers);
+  // Resolved once, here, so that a layer the model lacks fails before any image is read.
+  const std::vector<int> layers = options_.layers.resolve(model_->metadata().text.num_hidden_layers);
+  layers_.assign(layers.begin(), layers.end());
 }
 
 PreparedItem Runner::prepare(const RunItem& item) const {
@@ -103,15 +51,13 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const int64_t merged_h = p.image.grid_h / merge, merged_w = p.image.grid_w / merge;
   const int64_t image_tokens = p.image.grid_t * merged_h * merged_w;
   p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt);
-  const std::vector<int> layers = parse_layer_spec(options_.layers, meta.text.num_hidden_layers);
-  p.layers.assign(layers.begin(), layers.end());
+  p.layers = layers_;
   p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
   p.inputs.input_ids = torch::tensor(p.prompt.ids, torch::kInt64);
   p.inputs.pixel_values = p.image.pixel_values;
   p.inputs.image_grid_thw = p.image.image_grid_thw;
   p.inputs.position_ids = model_->family().position_ids(p.prompt.ids, {{p.image.grid_t, merged_h, merged_w}});
   p.timings["tokenize"] = clock.lap();
-  if (!options_.dump_inputs.empty()) dump_inputs(options_.dump_inputs, p);
   return p;
 }
 
@@ -126,14 +72,16 @@ InferredItem Runner::infer(PreparedItem prepared) {
   AttentionResult result = model_->attention(prepared.inputs, request);
   prepared.timings["forward"] = clock.lap();
 
+  const ModelMetadata& meta = model_->metadata();
+  const int64_t merge = meta.vision.spatial_merge_size;
   InferredItem out;
-  const int64_t merge = model_->metadata().vision.spatial_merge_size;
   out.maps = image_maps(result.layers, single_head_, prepared.prompt.image_start, prepared.prompt.image_end,
                         prepared.image.grid_h / merge, prepared.image.grid_w / merge);
+  RunRecord& r = out.record;
   for (size_t i = 0; i < prepared.layers.size(); ++i) {
     const torch::Tensor map = out.maps[static_cast<int64_t>(i)];
-    out.stats.push_back({prepared.layers[i], map.min().item<double>(), map.max().item<double>(),
-                         map.to(torch::kFloat64).sum().item<double>(), map_entropy(map)});
+    r.layers.push_back({prepared.layers[i], map.min().item<double>(), map.max().item<double>(),
+                        map.to(torch::kFloat64).sum().item<double>(), map_entropy(map)});
   }
   if (result.logits.defined()) {
     const torch::Tensor probs = torch::softmax(result.logits.to(torch::kFloat64), 0);
@@ -142,54 +90,80 @@ InferredItem Runner::infer(PreparedItem prepared) {
     pred.probability = probs[pred.token_id].item<double>();
     pred.token = model_->tokenizer().id_to_token(pred.token_id);
     pred.text = model_->tokenizer().decode({pred.token_id});
-    out.prediction = pred;
+    r.prediction = pred;
   }
   prepared.timings["maps"] = clock.lap();
-  out.peak_device_memory_bytes = result.peak_device_memory_bytes;
-  out.prepared = std::move(prepared);
+  if (result.peak_device_memory_bytes) {
+    r.peak_device_memory_mib = static_cast<double>(*result.peak_device_memory_bytes) / (1024.0 * 1024.0);
+  }
+
+  // The rest of the record: the run's settings and what prepare() worked out for this item.
+  r.attnmap_version = ATTNMAP_VERSION;
+  r.model.path = model_->path().string();  // model.sha256: in write(), off the device thread
+  r.model.model_family = meta.model_family;
+  r.model.model_name = meta.model_name;
+  r.model.format_version = meta.format_version;
+  r.model.exported_dtype = meta.dtype;
+  r.model.metadata = meta.raw;
+  r.options.query = options_.query;
+  r.options.layers = options_.layers;
+  r.options.heads = options_.heads;
+  r.options.colormap = options_.render.colormap;
+  r.options.alpha = options_.render.alpha;
+  r.options.blur = options_.render.blur_sigma;
+  r.options.predict = options_.predict;
+  r.options.system_prompt = options_.system_prompt;
+  r.options.min_pixels = preprocess_.min_pixels;
+  r.options.max_pixels = preprocess_.max_pixels;
+  r.device = model_->device_name();
+  r.dtype = model_->dtype_name();
+  r.image = {prepared.item.image.string(), prepared.original_rgb.cols, prepared.original_rgb.rows,
+             prepared.image.resized_width, prepared.image.resized_height};
+  r.grid = {prepared.image.grid_t, prepared.image.grid_h, prepared.image.grid_w, prepared.image.grid_h / merge,
+            prepared.image.grid_w / merge};
+  r.id = prepared.item.id;
+  r.prompt = prepared.item.prompt;
+  r.token_ids = prepared.prompt.ids;
+  for (const int64_t id : prepared.prompt.ids) r.token_strings.push_back(model_->tokenizer().id_to_token(id));
+  r.image_token_span = {prepared.prompt.image_start, prepared.prompt.image_end};
+  r.prompt_token_span = {prepared.prompt.prompt_start, prepared.prompt.prompt_end};
+  r.query_positions = prepared.query_rows;
+  r.maps_shape = out.maps.sizes().vec();
+  r.focus_layer = meta.focus_layer;
+  r.timings = prepared.timings;
+  out.item = std::move(prepared.item);
+  out.original_rgb = std::move(prepared.original_rgb);
   return out;
 }
 
-void Runner::write(const InferredItem& inferred) const {
+RunRecord Runner::write(const InferredItem& inferred) const {
   Stopwatch clock;
-  const PreparedItem& p = inferred.prepared;
-  const fs::path& dir = p.item.out_dir;
-  ensure_directory(dir);
-  // attention.json marks a complete item: drop a stale one before anything else changes.
-  std::error_code ignored;
-  fs::remove(dir / "attention.json", ignored);
-
-  WrittenFiles written;
-  StageTimings timings = p.timings;
+  RunRecord record = inferred.record;
+  record.model.sha256 = model_->sha256();
+  output::RunFolderWriter folder(inferred.item.out_dir);
   if (options_.write_images) {
     std::vector<torch::Tensor> maps;
     std::vector<std::string> labels;
-    for (size_t i = 0; i < p.layers.size(); ++i) {
+    for (size_t i = 0; i < record.layers.size(); ++i) {
       const torch::Tensor map = inferred.maps[static_cast<int64_t>(i)];
-      const fs::path file = dir / layer_file_name(p.layers[i]);
-      written.add(file);
-      write_jpeg_atomically(file, render_overlay(p.original_rgb, map, options_.render));
+      folder.write_layer_image(record.layers[i].layer, render_overlay(inferred.original_rgb, map, options_.render));
       maps.push_back(map);
-      labels.push_back("layer " + std::to_string(p.layers[i]));
+      labels.push_back("layer " + std::to_string(record.layers[i].layer));
     }
-    written.add(dir / "grid.jpg");
-    write_jpeg_atomically(dir / "grid.jpg", render_grid(p.original_rgb, maps, labels, options_.render));
+    folder.write_grid_image(render_grid(inferred.original_rgb, maps, labels, options_.render));
   }
-  timings["render"] = clock.lap();
-  written.add(dir / "maps.npy");
-  save_npy(dir / "maps.npy", inferred.maps);
-  timings["write"] = clock.lap();
+  record.timings["render"] = clock.lap();
+  folder.write_maps(inferred.maps);
+  record.timings["write"] = clock.lap();
   double total = 0;
-  for (const auto& [stage, ms] : timings) total += ms;
-  timings["total"] = total;
-  write_file_atomically(dir / "attention.json", attention_document(*this, inferred, timings).dump(2) + "\n");
-  written.commit();
+  for (const auto& [stage, ms] : record.timings) {
+    if (stage != "total") total += ms;
+  }
+  record.timings["total"] = total;
+  folder.commit(record);
+  return record;
 }
 
-StageTimings Runner::run(const RunItem& item) {
-  InferredItem inferred = infer(prepare(item));
-  write(inferred);
-  return inferred.prepared.timings;
-}
+RunRecord Runner::run(const RunItem& item) { return write(infer(prepare(item))); }
 
 }  // namespace attnmap

@@ -87,7 +87,7 @@ TEST(ShardItems, NShardsPartitionTheListingExactly) {
   for (int n : {1, 2, 3, 4, 10, 11}) {
     std::multiset<std::string> all;
     for (int k = 0; k < n; ++k) {
-      const auto mine = attnmap::shard_items(items, k, n);
+      const auto mine = attnmap::shard_items(items, attnmap::Shard{k, n});
       // Every n-th item from k, in listing order.
       std::vector<std::string> expected;
       for (size_t i = static_cast<size_t>(k); i < items.size(); i += static_cast<size_t>(n)) {
@@ -107,7 +107,7 @@ TEST(ShardItems, RefusesShardsOutsideZeroToN) {
   const std::vector<attnmap::RunItem> items(3);
   for (auto [k, n] : {std::pair{3, 3}, std::pair{-1, 3}, std::pair{0, 0}, std::pair{2, 1}}) {
     try {
-      (void)attnmap::shard_items(items, k, n);
+      (void)attnmap::shard_items(items, attnmap::Shard{k, n});
       ADD_FAILURE() << k << "/" << n << " accepted";
     } catch (const attnmap::Error& e) {
       EXPECT_EQ(e.kind(), attnmap::ErrorKind::Usage) << e.what();

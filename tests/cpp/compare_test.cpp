@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "attnmap/compare.hpp"
+#include "attnmap/options.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/layer_spec.hpp"
 

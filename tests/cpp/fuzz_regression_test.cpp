@@ -64,6 +64,7 @@ TEST(FuzzRegression, SummaryLineWithNonStringStatusIsIgnored) {
   const fs::path dir = fresh_dir("summary_status");
   fs::create_directories(dir / "baseline" / "item");
   write(dir / "baseline" / "item" / "attention.json", "{}");
+  write(dir / "baseline" / "item" / "maps.npy", "");  // complete by output::is_complete; contents are not read
   fs::create_directories(dir / "candidate");
   write(dir / "candidate" / "summary.jsonl",
         "{\"id\": \"item\", \"status\": 5}\n{\"id\": \"item\", \"status\": null}\n{\"id\": \"item\", \"status\": [\"error\"]}\n");

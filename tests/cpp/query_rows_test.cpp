@@ -21,7 +21,7 @@ std::vector<int64_t> word_rows(const std::string& text, const std::string& word)
   p.ids = qwen_tokenizer().encode(text);
   p.prompt_start = 0;
   p.prompt_end = static_cast<int64_t>(p.ids.size());
-  return attnmap::resolve_query_rows("word:" + word, p, qwen_tokenizer());
+  return attnmap::resolve_query_rows(attnmap::parse_query_spec("word:" + word), p, qwen_tokenizer());
 }
 
 using Rows = std::vector<int64_t>;

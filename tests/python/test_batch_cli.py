@@ -81,6 +81,13 @@ def test_all_good_exits_zero_and_matches_run(attnmap_bin, tiny_model, folder, tm
                           "--no-images"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert (single / "maps.npy").read_bytes() == (out / "first" / "maps.npy").read_bytes()
+    # One timings dictionary per item: summary.jsonl carries exactly what attention.json carries.
+    lines = summary(out)
+    for item in ("first", "second"):
+        doc = json.loads((out / item / "attention.json").read_text())
+        assert lines[item]["timings_ms"] == doc["timings_ms"], item
+        assert set(doc["timings_ms"]) == {"decode", "preprocess", "tokenize", "forward", "maps", "render", "write",
+                                          "total"}
 
 
 def test_resume_skips_complete_items_and_redoes_half_written_ones(attnmap_bin, tiny_model, folder, tmp_path):

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -56,6 +57,56 @@ def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_
                 assert im.size == original.size and im.format == "JPEG"
     with Image.open(out / "grid.jpg") as im:
         assert im.format == "JPEG"
+    assert set(doc["timings_ms"]) == {"load_model", "decode", "preprocess", "tokenize", "forward", "maps", "render",
+                                      "write", "total"}
+    timings = doc["timings_ms"]
+    assert timings["total"] == pytest.approx(sum(ms for stage, ms in timings.items() if stage != "total"))
+
+
+def _key_tree(value):
+    """The keys of a JSON document, nested (lists: the keys of their first element)."""
+    if isinstance(value, dict):
+        return {k: _key_tree(v) for k, v in value.items()}
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return [_key_tree(value[0])]
+    return None
+
+
+def test_compare_fixtures_write_what_attnmap_run_writes(attnmap_bin, tiny_model, image, tmp_path):
+    """The fixture writer (used by every compare test) must stay the schema attnmap writes and reads."""
+    from attnmap_tools.testing import make_compare_fixtures as fx
+
+    out = tmp_path / "real"
+    proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
+               "--out", out, "--device", "cpu", "--no-images", "--layers", "0")
+    assert proc.returncode == 0, proc.stderr
+    real = json.loads((out / "attention.json").read_text())
+    # The script as CI uses it, then read back by the C++ reader (compare) without complaint.
+    fixture = tmp_path / "fixture"
+    made = subprocess.run([sys.executable, "-m", "attnmap_tools.testing.make_compare_fixtures", "run", str(fixture)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    same = run(attnmap_bin, "compare", fixture, fixture)
+    assert same.returncode == 0, same.stdout + same.stderr
+    made_doc = json.loads((fixture / "attention.json").read_text())
+    real_keys, fixture_keys = _key_tree(real), _key_tree(made_doc)
+    # The export's metadata is the model's own document; the fixture records only what compare reads of it.
+    real_keys["model"].pop("metadata"), fixture_keys["model"].pop("metadata")
+    # The run adds load_model; a batch item does not.
+    real_keys["timings_ms"].pop("load_model")
+    assert fixture_keys == real_keys
+    assert made_doc["schema_version"] == real["schema_version"] == fx.ATTENTION_SCHEMA_VERSION
+
+
+def test_schema_version_has_one_source():
+    """Python's fixture constant is checked against the C++ constant attnmap writes and reads."""
+    import re
+
+    from attnmap_tools.testing import make_compare_fixtures as fx
+
+    header = pathlib.Path(__file__).resolve().parents[2] / "include" / "attnmap" / "run_folder.hpp"
+    found = re.findall(r"kAttentionSchemaVersion\s*=\s*(\d+)\s*;", header.read_text())
+    assert found == [str(fx.ATTENTION_SCHEMA_VERSION)], (header, found)
 
 
 def test_same_inputs_give_bit_identical_maps(attnmap_bin, tiny_model, image, tmp_path):

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Synthetic attnmap output folders for testing `attnmap compare` without a model.
 
-A run folder gets maps.npy (float32 [layers, merged_h, merged_w]) and an attention.json with the
-schema_version 1 fields of docs/design.md; a batch folder gets one run folder per item plus
+A run folder gets maps.npy (float32 [layers, merged_h, merged_w]) and an attention.json with every
+field of docs/design.md at ATTENTION_SCHEMA_VERSION (tests/python/test_run_cli.py checks both the
+number, against include/attnmap/run_folder.hpp, and the keys, against a real `attnmap run`); a batch folder gets one run folder per item plus
 summary.jsonl. Each layer's default map is a faint random background (< 0.01) with one clear peak
 at PEAK_CELL, so that perturbations have effects that can be worked out by hand.
 
@@ -21,6 +22,11 @@ import shutil
 from typing import Iterable, Sequence
 
 import numpy as np
+
+# attention.json's schema_version: kAttentionSchemaVersion in include/attnmap/run_folder.hpp.
+ATTENTION_SCHEMA_VERSION = 1
+# The stages of timings_ms (docs/design.md, "Timings"); `attnmap run` adds load_model.
+TIMING_STAGES = ("decode", "preprocess", "tokenize", "forward", "maps", "render", "write", "total")
 
 PEAK_CELL = (2, 2)
 DEFAULT_LAYERS = (0, 1, 2, 3)
@@ -60,30 +66,32 @@ def write_run(out: str | pathlib.Path, maps: np.ndarray | None = None, layers: S
     merged_h, merged_w = int(maps.shape[1]), int(maps.shape[2])
     np.save(out / "maps.npy", maps)
     doc = {
-        "schema_version": 1,
+        "schema_version": ATTENTION_SCHEMA_VERSION,
         "attnmap_version": "0.1.0",
         "model": {"path": "models/fixture.pt", "sha256": "0" * 64, "model_family": "qwen2_5_vl",
-                  "model_name": "fixture", "format_version": 1, "exported_dtype": "float32"},
+                  "model_name": "fixture", "format_version": 1, "exported_dtype": "float32",
+                  "metadata": {"text": {"num_hidden_layers": max(layers) + 1}}},
         "options": {"query": "prompt", "layers": "all", "heads": "mean", "colormap": "jet", "alpha": 0.5,
-                    "blur": 0.0, "min_pixels": 3136, "max_pixels": 12845056},
+                    "blur": 0.0, "predict": True, "system_prompt": "", "min_pixels": 3136, "max_pixels": 12845056},
         "device": "cpu",
         "dtype": "float32",
         "image": {"path": image, "width": merged_w * 28, "height": merged_h * 28,
                   "resized_width": merged_w * 28, "resized_height": merged_h * 28},
         "grid": {"t": 1, "h": merged_h * 2, "w": merged_w * 2, "merged_h": merged_h, "merged_w": merged_w},
+        "id": out.name,
         "prompt": prompt,
         "tokens": {"ids": [151644], "strings": ["<|im_start|>"]},
         "image_token_span": {"start": 15, "end": 15 + merged_h * merged_w},
+        "prompt_token_span": {"start": 16 + merged_h * merged_w, "end": 17 + merged_h * merged_w},
         "query_positions": [16 + merged_h * merged_w],
         "layers": [{"layer": int(l), "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum()),
                     "entropy": _entropy(m)} for l, m in zip(layers, maps)],
         "maps": {"file": "maps.npy", "shape": list(maps.shape), "dtype": "float32"},
         "focus_layer": None,
         "prediction": {"token_id": 1234, "token": "Ġred", "text": " red", "probability": 0.9},
-        "timings_ms": {"load_model": 0, "preprocess": 0, "tokenize": 0, "forward": 0, "render": 0, "write": 0,
-                       "total": 0},
+        "timings_ms": {stage: 0.0 for stage in TIMING_STAGES},
     }
-    # attention.json last, as attnmap does: its presence marks the item complete.
+    # attention.json last, as attnmap does: with maps.npy, its presence marks the item complete.
     (out / "attention.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return out
 
@@ -99,7 +107,8 @@ def write_batch(out: str | pathlib.Path, ids: Iterable[str] = ("a", "b", "c"), *
         kwargs.setdefault("image", f"images/{item}.png")
         write_run(out / item, **kwargs)
         lines.append(json.dumps({"id": item, "image": kwargs["image"], "prompt": kwargs.get("prompt", DEFAULT_PROMPT),
-                                 "status": "ok", "error": None, "output": str(out / item), "timings_ms": {"total": 0}}))
+                                 "status": "ok", "error": None, "output": str(out / item),
+                                 "timings_ms": {stage: 0.0 for stage in TIMING_STAGES}}))
     (out / "summary.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 

@@ -1,0 +1,69 @@
+// Typed option values. The CLI turns option strings into these once (parse_* below, src/options/);
+// the library only takes typed values and validates them against the model where that needs it
+// (layer range, head count, query rows), so no string is parsed twice or after a model loads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnmap {
+
+// --layers: "all", a list "4,8,12", a range "0-5", or a mix "0-2,8,30-35" (0-based decoder layers).
+struct LayerSelection {
+  struct Range {
+    int first = 0, last = 0;  // inclusive, first <= last
+    bool operator==(const Range&) const = default;
+  };
+  bool all = true;
+  std::vector<Range> ranges;  // in the order written; empty when all
+
+  // The layers, in the order written, for a model with `num_layers` decoder layers. Throws
+  // Error(Usage) naming --layers, the layer and the valid range for a layer the model lacks.
+  std::vector<int> resolve(int num_layers) const;
+  // Canonical text ("all", "0-2,8"): what attention.json records and messages quote.
+  std::string text() const;
+  bool operator==(const LayerSelection&) const = default;
+};
+
+// --heads: the mean or max over heads, or one head.
+struct HeadSelection {
+  enum class Kind { Mean, Max, Index };
+  Kind kind = Kind::Mean;
+  int index = -1;  // Kind::Index only
+
+  // Throws Error(Usage) naming --heads when the index is not a head of a model with `num_heads`.
+  void check(int num_heads) const;
+  std::string text() const;  // "mean" | "max" | "3"
+  bool operator==(const HeadSelection&) const = default;
+};
+
+// --query: which attention rows are averaged into a map.
+struct QuerySpec {
+  enum class Kind { Prompt, Last, All, Rows, Word };
+  Kind kind = Kind::Prompt;
+  std::vector<int64_t> rows;  // Kind::Rows: positions, negative counts from the end
+  std::string word;           // Kind::Word: non-empty, valid UTF-8
+
+  std::string text() const;  // "prompt" | "last" | "all" | "5,7,-1" | "word:cat"
+  bool operator==(const QuerySpec&) const = default;
+};
+
+// --shard K/N: every N-th item of the sorted listing, starting at K.
+struct Shard {
+  int index = 0;
+  int count = 1;
+  std::string text() const;  // "K/N"
+  bool operator==(const Shard&) const = default;
+};
+
+enum class CompareMetric;  // attnmap/compare.hpp
+
+// Parsers: each throws Error(Usage) with one line naming the flag, the value and what to use.
+LayerSelection parse_layer_selection(const std::string& text);
+HeadSelection parse_head_selection(const std::string& text);
+QuerySpec parse_query_spec(const std::string& text);
+Shard parse_shard(const std::string& text);  // also checks 0 <= K < N
+CompareMetric parse_metric(const std::string& name);  // "max-abs" | "cosine" | "iou-top-k" | "peak-shift"
+
+}  // namespace attnmap

@@ -1,0 +1,60 @@
+// All-or-nothing writes of one item's folder: attention.json, the completion marker, goes last.
+#include <system_error>
+
+#include "attnmap/atomic_file.hpp"
+#include "attnmap/npy.hpp"
+#include "attnmap/render.hpp"
+#include "attnmap/run_folder.hpp"
+
+namespace attnmap::output {
+
+namespace fs = std::filesystem;
+
+RunFolderWriter::RunFolderWriter(fs::path dir) : dir_(std::move(dir)) {
+  ensure_directory(dir_);
+  // A stale attention.json would mark the folder complete while its other files change.
+  std::error_code ignored;
+  fs::remove(dir_ / kAttentionFile, ignored);
+}
+
+RunFolderWriter::~RunFolderWriter() {
+  if (committed_) return;
+  std::error_code ignored;
+  for (const fs::path& path : written_) fs::remove(path, ignored);
+}
+
+void RunFolderWriter::write_layer_image(int64_t layer, const cv::Mat& bgr) {
+  const fs::path file = dir_ / layer_file_name(layer);
+  written_.push_back(file);
+  write_jpeg_atomically(file, bgr);
+}
+
+void RunFolderWriter::write_grid_image(const cv::Mat& bgr) {
+  const fs::path file = dir_ / kGridFile;
+  written_.push_back(file);
+  write_jpeg_atomically(file, bgr);
+}
+
+void RunFolderWriter::write_maps(const torch::Tensor& maps) {
+  const fs::path file = dir_ / kMapsFile;
+  written_.push_back(file);
+  save_npy(file, maps);
+}
+
+void RunFolderWriter::commit(const RunRecord& record) {
+  write_file_atomically(dir_ / kAttentionFile, record.to_json().dump(2) + "\n");
+  committed_ = true;
+}
+
+void dump_model_inputs(const fs::path& dir, const torch::Tensor& input_ids, const torch::Tensor& pixel_values,
+                       const torch::Tensor& image_grid_thw, const torch::Tensor& position_ids,
+                       const std::vector<int64_t>& query_rows) {
+  ensure_directory(dir);
+  save_npy(dir / "input_ids.npy", input_ids);
+  save_npy(dir / "pixel_values.npy", pixel_values);
+  save_npy(dir / "image_grid_thw.npy", image_grid_thw);
+  save_npy(dir / "position_ids.npy", position_ids);
+  save_npy(dir / "query_positions.npy", torch::tensor(query_rows, torch::kInt64));
+}
+
+}  // namespace attnmap::output

@@ -1,0 +1,73 @@
+// RunRecord -> attention.json. The key order is the documented one (docs/design.md); tests and
+// users' scripts read these keys, so a change here is a schema change.
+#include "attnmap/run_folder.hpp"
+
+namespace attnmap {
+
+int RunRecord::recorded_model_layers() const {
+  if (!model.metadata.is_object() || !model.metadata.contains("text")) return 0;
+  const nlohmann::json& text = model.metadata["text"];
+  if (!text.is_object() || !text.contains("num_hidden_layers") || !text["num_hidden_layers"].is_number_integer()) return 0;
+  return text["num_hidden_layers"].get<int>();
+}
+
+nlohmann::ordered_json RunRecord::to_json() const {
+  using json = nlohmann::ordered_json;
+  json layer_list = json::array();
+  for (const LayerStats& s : layers) {
+    layer_list.push_back({{"layer", s.layer}, {"min", s.min}, {"max", s.max}, {"sum", s.sum}, {"entropy", s.entropy}});
+  }
+  json doc = {
+      {"schema_version", kAttentionSchemaVersion},
+      {"attnmap_version", attnmap_version},
+      {"model",
+       {{"path", model.path},
+        {"sha256", model.sha256},
+        {"model_family", model.model_family},
+        {"model_name", model.model_name},
+        {"format_version", model.format_version},
+        {"exported_dtype", model.exported_dtype},
+        {"metadata", model.metadata}}},
+      {"options",
+       {{"query", options.query.text()},
+        {"layers", options.layers.text()},
+        {"heads", options.heads.text()},
+        {"colormap", options.colormap},
+        {"alpha", options.alpha},
+        {"blur", options.blur},
+        {"predict", options.predict},
+        {"system_prompt", options.system_prompt},
+        {"min_pixels", options.min_pixels},
+        {"max_pixels", options.max_pixels}}},
+      {"device", device},
+      {"dtype", dtype},
+      {"image",
+       {{"path", image.path},
+        {"width", image.width},
+        {"height", image.height},
+        {"resized_width", image.resized_width},
+        {"resized_height", image.resized_height}}},
+      {"grid", {{"t", grid.t}, {"h", grid.h}, {"w", grid.w}, {"merged_h", grid.merged_h}, {"merged_w", grid.merged_w}}},
+      {"id", id},
+      {"prompt", prompt},
+      {"tokens", {{"ids", token_ids}, {"strings", token_strings}}},
+      {"image_token_span", {{"start", image_token_span.start}, {"end", image_token_span.end}}},
+      {"prompt_token_span", {{"start", prompt_token_span.start}, {"end", prompt_token_span.end}}},
+      {"query_positions", query_positions},
+      {"layers", layer_list},
+      {"maps", {{"file", output::kMapsFile}, {"shape", maps_shape}, {"dtype", "float32"}}},
+      {"focus_layer", focus_layer ? json(*focus_layer) : json(nullptr)},
+      {"prediction", nullptr},
+      {"timings_ms", timings},
+  };
+  if (peak_device_memory_mib) doc["peak_device_memory_mib"] = *peak_device_memory_mib;
+  if (prediction) {
+    doc["prediction"] = {{"token_id", prediction->token_id},
+                         {"token", prediction->token},
+                         {"text", prediction->text},
+                         {"probability", prediction->probability}};
+  }
+  return doc;
+}
+
+}  // namespace attnmap

@@ -1,0 +1,317 @@
+// attention.json -> RunRecord, and maps.npy checked against it. Every read is checked: the files
+// may be hand-edited, truncated or forged (compare runs on CI artefacts), and each problem must be
+// one line naming the file and the field, never a library exception or a huge allocation.
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "attnmap/error.hpp"
+#include "attnmap/npy.hpp"
+#include "attnmap/run_folder.hpp"
+
+namespace attnmap {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const char* kRegenerate = "; regenerate the folder with attnmap run/batch";
+
+// attention.json of a real run is well under a megabyte (token ids, per-layer figures); the caps
+// keep a forged or wrong file from costing gigabytes or a parser stack overflow.
+constexpr std::uintmax_t kMaxJsonBytes = 64u << 20;
+constexpr int kMaxJsonDepth = 64;
+// No decoder has more layers, and no image more merged cells per side, than these.
+constexpr int64_t kMaxLayers = 100000;
+constexpr int64_t kMaxGridSide = 1 << 20;
+
+Error corrupt(const fs::path& file, const std::string& what) {
+  return Error(ErrorKind::Input, "'" + file.string() + "' " + what + kRegenerate);
+}
+
+json read_json(const fs::path& file) {
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(file, ec);
+  if (!ec && size > kMaxJsonBytes) {
+    throw corrupt(file, "is " + std::to_string(size >> 20) + " MiB, far larger than any attention.json (at most " +
+                            std::to_string(kMaxJsonBytes >> 20) + " MiB are read)");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(ErrorKind::Input, "cannot open '" + file.string() + "': no such file or not readable");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    const json::parser_callback_t depth_guard = [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth) throw std::length_error("nesting deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    };
+    return json::parse(buffer.str(), depth_guard);
+  } catch (const json::exception& e) {
+    // nlohmann's messages are single-line; keep only the part after "[json.exception...] ".
+    std::string why = e.what();
+    if (const auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
+    // It quotes the bytes last read, which may be anything: keep the message printable ASCII.
+    for (char& ch : why) {
+      if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '?';
+    }
+    throw corrupt(file, "is not valid JSON (" + why + ")");
+  } catch (const std::length_error& e) {
+    throw corrupt(file, std::string("is not an attention.json (") + e.what() + ")");
+  }
+}
+
+// Typed access to one document; `where` is the dotted path of the object ("grid.", "" for the top).
+class Fields {
+ public:
+  explicit Fields(const fs::path& file) : file_(file) {}
+
+  Error corrupt(const std::string& what) const { return attnmap::corrupt(file_, what); }
+
+  int64_t required_int(const json& object, const char* key, const std::string& where) const {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number_integer()) {
+      throw corrupt("lacks the integer '" + where + key + "'");
+    }
+    return object[key].get<int64_t>();
+  }
+
+  // nullptr when absent; throws when present but not of `type_name` (checked by `ok`).
+  template <typename Check>
+  const json* optional(const json& object, const char* key, const std::string& where, Check ok, const char* type_name) const {
+    if (!object.is_object() || !object.contains(key)) return nullptr;
+    const json& value = object[key];
+    if (!ok(value)) throw corrupt("has '" + where + key + "' that is not " + type_name);
+    return &value;
+  }
+
+  void read(const json& o, const char* key, const std::string& where, std::string& out) const {
+    if (auto* v = optional(o, key, where, [](const json& j) { return j.is_string(); }, "a string")) out = v->get<std::string>();
+  }
+  void read(const json& o, const char* key, const std::string& where, int64_t& out) const {
+    if (auto* v = optional(o, key, where, [](const json& j) { return j.is_number_integer(); }, "an integer")) out = v->get<int64_t>();
+  }
+  void read(const json& o, const char* key, const std::string& where, bool& out) const {
+    if (auto* v = optional(o, key, where, [](const json& j) { return j.is_boolean(); }, "true or false")) out = v->get<bool>();
+  }
+  // JSON has no NaN: nlohmann writes a NaN statistic (a map that overflowed in fp16) as null.
+  void read(const json& o, const char* key, const std::string& where, double& out) const {
+    const auto number_or_null = [](const json& j) { return j.is_number() || j.is_null(); };
+    if (auto* v = optional(o, key, where, number_or_null, "a number")) {
+      out = v->is_null() ? std::numeric_limits<double>::quiet_NaN() : v->get<double>();
+    }
+  }
+  void read(const json& o, const char* key, const std::string& where, std::vector<int64_t>& out) const {
+    const auto ints = [](const json& j) {
+      if (!j.is_array()) return false;
+      for (const json& e : j) {
+        if (!e.is_number_integer()) return false;
+      }
+      return true;
+    };
+    if (auto* v = optional(o, key, where, ints, "an array of integers")) out = v->get<std::vector<int64_t>>();
+  }
+  void read(const json& o, const char* key, const std::string& where, std::vector<std::string>& out) const {
+    const auto strings = [](const json& j) {
+      if (!j.is_array()) return false;
+      for (const json& e : j) {
+        if (!e.is_string()) return false;
+      }
+      return true;
+    };
+    if (auto* v = optional(o, key, where, strings, "an array of strings")) out = v->get<std::vector<std::string>>();
+  }
+  const json* object(const json& o, const char* key, const std::string& where) const {
+    return optional(o, key, where, [](const json& j) { return j.is_object(); }, "an object");
+  }
+
+  // An option as attention.json records it, read back with the CLI's own parser.
+  template <typename T, typename Parse>
+  T option(const json& options, const char* key, Parse parse, T fallback) const {
+    std::string text;
+    read(options, key, "options.", text);
+    if (text.empty()) return fallback;
+    try {
+      return parse(text);
+    } catch (const Error& e) {
+      throw corrupt("has 'options." + std::string(key) + "' that attnmap does not accept (" + e.what() + ")");
+    }
+  }
+
+ private:
+  const fs::path& file_;
+};
+
+// attention.json may carry the export's metadata; older or partial files do not (0), but a value
+// that is there must be a plausible layer count.
+void check_model_metadata(const json& doc, const Fields& f) {
+  if (!doc.contains("model")) return;
+  const json& model = doc["model"];
+  if (!model.is_object()) throw f.corrupt("has a 'model' that is not an object");
+  if (!model.contains("metadata")) return;
+  const json& metadata = model["metadata"];
+  if (!metadata.is_object()) throw f.corrupt("has a 'model.metadata' that is not an object");
+  if (!metadata.contains("text")) return;
+  const json& text = metadata["text"];
+  if (!text.is_object()) throw f.corrupt("has a 'model.metadata.text' that is not an object");
+  if (!text.contains("num_hidden_layers")) return;
+  const json& n = text["num_hidden_layers"];
+  if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > kMaxLayers) {
+    throw f.corrupt("has 'model.metadata.text.num_hidden_layers' " + n.dump().substr(0, 40) +
+                    "; expected an integer from 1 to " + std::to_string(kMaxLayers));
+  }
+}
+
+}  // namespace
+
+RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
+  const Fields f(file);
+  if (!doc.is_object()) throw f.corrupt("is not a JSON object");
+  if (!doc.contains("schema_version") || doc["schema_version"] != kAttentionSchemaVersion) {
+    throw f.corrupt("has schema_version " + (doc.contains("schema_version") ? doc["schema_version"].dump().substr(0, 40) : "missing") +
+                    "; attnmap reads schema_version " + std::to_string(kAttentionSchemaVersion));
+  }
+
+  RunRecord r;
+  // What compare needs first, in the order it has always been checked.
+  if (!doc.contains("prompt") || !doc["prompt"].is_string()) throw f.corrupt("lacks the string 'prompt'");
+  r.prompt = doc["prompt"].get<std::string>();
+
+  if (!doc.contains("grid")) throw f.corrupt("lacks 'grid'");
+  const json& grid = doc["grid"];
+  r.grid.t = grid.is_object() && grid.contains("t") ? f.required_int(grid, "t", "grid.") : 1;
+  r.grid.h = grid.is_object() && grid.contains("h") ? f.required_int(grid, "h", "grid.") : 0;
+  r.grid.w = grid.is_object() && grid.contains("w") ? f.required_int(grid, "w", "grid.") : 0;
+  r.grid.merged_h = f.required_int(grid, "merged_h", "grid.");
+  r.grid.merged_w = f.required_int(grid, "merged_w", "grid.");
+  if (r.grid.merged_h <= 0 || r.grid.merged_w <= 0) throw f.corrupt("has an empty grid");
+  if (r.grid.merged_h > kMaxGridSide || r.grid.merged_w > kMaxGridSide) {
+    throw f.corrupt("has a grid of " + std::to_string(r.grid.merged_h) + "x" + std::to_string(r.grid.merged_w) +
+                    " merged cells, more than any image gives (at most " + std::to_string(kMaxGridSide) + " a side)");
+  }
+
+  if (!doc.contains("layers") || !doc["layers"].is_array() || doc["layers"].empty()) {
+    throw f.corrupt("lacks a non-empty 'layers' array");
+  }
+  if (doc["layers"].size() > static_cast<size_t>(kMaxLayers)) {
+    throw f.corrupt("lists " + std::to_string(doc["layers"].size()) + " entries in 'layers', more than any model has (" +
+                    std::to_string(kMaxLayers) + ")");
+  }
+  std::set<int64_t> seen;
+  for (const json& entry : doc["layers"]) {
+    LayerStats s;
+    s.layer = f.required_int(entry, "layer", "layers[].");
+    if (s.layer < 0 || s.layer >= kMaxLayers) {
+      throw f.corrupt("has 'layers[].layer' " + std::to_string(s.layer) + "; expected 0 to " + std::to_string(kMaxLayers - 1));
+    }
+    if (!seen.insert(s.layer).second) throw f.corrupt("lists layer " + std::to_string(s.layer) + " twice");
+    f.read(entry, "min", "layers[].", s.min);
+    f.read(entry, "max", "layers[].", s.max);
+    f.read(entry, "sum", "layers[].", s.sum);
+    f.read(entry, "entropy", "layers[].", s.entropy);
+    r.layers.push_back(s);
+  }
+  check_model_metadata(doc, f);
+
+  // The rest: optional in hand-made files, typed when present.
+  f.read(doc, "attnmap_version", "", r.attnmap_version);
+  if (const json* model = f.object(doc, "model", "")) {
+    f.read(*model, "path", "model.", r.model.path);
+    f.read(*model, "sha256", "model.", r.model.sha256);
+    f.read(*model, "model_family", "model.", r.model.model_family);
+    f.read(*model, "model_name", "model.", r.model.model_name);
+    f.read(*model, "format_version", "model.", r.model.format_version);
+    f.read(*model, "exported_dtype", "model.", r.model.exported_dtype);
+    if (const json* metadata = f.object(*model, "metadata", "model.")) r.model.metadata = *metadata;
+  }
+  if (const json* options = f.object(doc, "options", "")) {
+    r.options.query = f.option(*options, "query", parse_query_spec, QuerySpec{});
+    r.options.layers = f.option(*options, "layers", parse_layer_selection, LayerSelection{});
+    r.options.heads = f.option(*options, "heads", parse_head_selection, HeadSelection{});
+    f.read(*options, "colormap", "options.", r.options.colormap);
+    f.read(*options, "alpha", "options.", r.options.alpha);
+    f.read(*options, "blur", "options.", r.options.blur);
+    f.read(*options, "predict", "options.", r.options.predict);
+    f.read(*options, "system_prompt", "options.", r.options.system_prompt);
+    f.read(*options, "min_pixels", "options.", r.options.min_pixels);
+    f.read(*options, "max_pixels", "options.", r.options.max_pixels);
+  }
+  f.read(doc, "device", "", r.device);
+  f.read(doc, "dtype", "", r.dtype);
+  if (const json* image = f.object(doc, "image", "")) {
+    f.read(*image, "path", "image.", r.image.path);
+    f.read(*image, "width", "image.", r.image.width);
+    f.read(*image, "height", "image.", r.image.height);
+    f.read(*image, "resized_width", "image.", r.image.resized_width);
+    f.read(*image, "resized_height", "image.", r.image.resized_height);
+  }
+  f.read(doc, "id", "", r.id);
+  if (const json* tokens = f.object(doc, "tokens", "")) {
+    f.read(*tokens, "ids", "tokens.", r.token_ids);
+    f.read(*tokens, "strings", "tokens.", r.token_strings);
+  }
+  if (const json* span = f.object(doc, "image_token_span", "")) {
+    f.read(*span, "start", "image_token_span.", r.image_token_span.start);
+    f.read(*span, "end", "image_token_span.", r.image_token_span.end);
+  }
+  if (const json* span = f.object(doc, "prompt_token_span", "")) {
+    f.read(*span, "start", "prompt_token_span.", r.prompt_token_span.start);
+    f.read(*span, "end", "prompt_token_span.", r.prompt_token_span.end);
+  }
+  f.read(doc, "query_positions", "", r.query_positions);
+  if (const json* maps = f.object(doc, "maps", "")) f.read(*maps, "shape", "maps.", r.maps_shape);
+  if (doc.contains("focus_layer") && !doc["focus_layer"].is_null()) {
+    int64_t focus = 0;
+    f.read(doc, "focus_layer", "", focus);
+    r.focus_layer = focus;
+  }
+  if (doc.contains("prediction") && !doc["prediction"].is_null()) {
+    const json* p = f.object(doc, "prediction", "");
+    Prediction pred;
+    f.read(*p, "token_id", "prediction.", pred.token_id);
+    f.read(*p, "token", "prediction.", pred.token);
+    f.read(*p, "text", "prediction.", pred.text);
+    f.read(*p, "probability", "prediction.", pred.probability);
+    r.prediction = pred;
+  }
+  if (const json* timings = f.object(doc, "timings_ms", "")) {
+    for (const auto& [stage, ms] : timings->items()) {
+      if (!ms.is_number()) throw f.corrupt("has 'timings_ms." + stage.substr(0, 40) + "' that is not a number");
+      r.timings[stage] = ms.get<double>();
+    }
+  }
+  if (doc.contains("peak_device_memory_mib")) {
+    double mib = 0;
+    f.read(doc, "peak_device_memory_mib", "", mib);
+    r.peak_device_memory_mib = mib;
+  }
+  return r;
+}
+
+RunRecord RunRecord::read(const fs::path& dir) {
+  const fs::path file = dir / output::kAttentionFile;
+  return from_json(read_json(file), file);
+}
+
+namespace output {
+
+torch::Tensor read_maps(const fs::path& dir, const RunRecord& record) {
+  // Header first: its dtype, shape and size are checked against attention.json and the file
+  // before the data is read, so a forged header cannot make the reader allocate.
+  const fs::path npy = dir / kMapsFile;
+  const NpyHeader header = read_npy_header(npy);  // throws Error(Input) naming the file
+  if (header.dtype != torch::kFloat32 && header.dtype != torch::kFloat64) throw corrupt(npy, "is not a float array");
+  const std::vector<int64_t> expected{static_cast<int64_t>(record.layers.size()), record.grid.merged_h, record.grid.merged_w};
+  if (header.shape != expected) {
+    throw corrupt(npy, "has shape " + npy_shape_text(header.shape) + " but '" + (dir / kAttentionFile).string() +
+                           "' records " + std::to_string(record.layers.size()) + " layers of " +
+                           std::to_string(record.grid.merged_h) + "x" + std::to_string(record.grid.merged_w) + " cells");
+  }
+  return load_npy(npy);
+}
+
+}  // namespace output
+}  // namespace attnmap

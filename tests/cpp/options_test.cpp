@@ -1,0 +1,98 @@
+// The option parsers the CLI calls once: good values become typed values, bad ones one-line
+// Error(Usage) messages naming the flag, the value and what to use.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "attnmap/compare.hpp"
+#include "attnmap/error.hpp"
+#include "attnmap/options.hpp"
+
+namespace {
+
+// The usage message f throws; nullopt when it throws nothing (or another kind), so a test cannot pass by accident.
+std::optional<std::string> usage_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const attnmap::Error& e) {
+    if (e.kind() == attnmap::ErrorKind::Usage) return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
+void expect_usage(const std::function<void()>& f, const std::vector<std::string>& words) {
+  const auto message = usage_message(f);
+  ASSERT_TRUE(message.has_value()) << "no usage error for " << words.front();
+  for (const std::string& word : words) EXPECT_NE(message->find(word), std::string::npos) << *message;
+  EXPECT_EQ(message->find('\n'), std::string::npos) << *message;
+}
+
+}  // namespace
+
+TEST(Options, LayerSelectionParsesOnceAndResolvesAgainstTheModel) {
+  const attnmap::LayerSelection all = attnmap::parse_layer_selection(" all ");
+  EXPECT_TRUE(all.all);
+  EXPECT_EQ(all.resolve(3), (std::vector<int>{0, 1, 2}));
+  const attnmap::LayerSelection mix = attnmap::parse_layer_selection("30-32, 2,7");
+  EXPECT_FALSE(mix.all);
+  EXPECT_EQ(mix.text(), "30-32,2,7");
+  EXPECT_EQ(mix.resolve(36), (std::vector<int>{30, 31, 32, 2, 7}));
+  EXPECT_EQ(attnmap::parse_layer_selection(mix.text()), mix);
+  expect_usage([&] { mix.resolve(32); }, {"--layers", "30-32,2,7", "out of range", "0-31"});
+  expect_usage([] { attnmap::parse_layer_selection("x"); }, {"--layers", "'x'", "not a layer number", "use all"});
+  expect_usage([] { attnmap::parse_layer_selection("5-2"); }, {"--layers", "5-2", "backwards"});
+  expect_usage([] { attnmap::parse_layer_selection("0-3,3"); }, {"--layers", "listed twice"});
+  expect_usage([] { attnmap::parse_layer_selection(""); }, {"--layers", "empty"});
+}
+
+TEST(Options, HeadSelection) {
+  EXPECT_EQ(attnmap::parse_head_selection("mean").kind, attnmap::HeadSelection::Kind::Mean);
+  EXPECT_EQ(attnmap::parse_head_selection("max").kind, attnmap::HeadSelection::Kind::Max);
+  const attnmap::HeadSelection three = attnmap::parse_head_selection("3");
+  EXPECT_EQ(three.kind, attnmap::HeadSelection::Kind::Index);
+  EXPECT_EQ(three.index, 3);
+  EXPECT_EQ(three.text(), "3");
+  EXPECT_NO_THROW(three.check(4));
+  expect_usage([&] { three.check(3); }, {"--heads '3'", "0..2", "3 attention heads"});
+  for (const char* bad : {"", "avg", "-1", "1.5", "2x", "99999999999"}) {
+    expect_usage([&] { attnmap::parse_head_selection(bad); }, {"--heads", "use mean, max or a head index"});
+  }
+}
+
+TEST(Options, QuerySpec) {
+  using Kind = attnmap::QuerySpec::Kind;
+  EXPECT_EQ(attnmap::parse_query_spec("prompt").kind, Kind::Prompt);
+  EXPECT_EQ(attnmap::parse_query_spec("last").kind, Kind::Last);
+  EXPECT_EQ(attnmap::parse_query_spec("all").kind, Kind::All);
+  const attnmap::QuerySpec rows = attnmap::parse_query_spec("5,7,-1");
+  EXPECT_EQ(rows.kind, Kind::Rows);
+  EXPECT_EQ(rows.rows, (std::vector<int64_t>{5, 7, -1}));
+  EXPECT_EQ(rows.text(), "5,7,-1");
+  const attnmap::QuerySpec word = attnmap::parse_query_spec("word:Circle");
+  EXPECT_EQ(word.kind, Kind::Word);
+  EXPECT_EQ(word.word, "Circle");
+  EXPECT_EQ(word.text(), "word:Circle");
+  expect_usage([] { attnmap::parse_query_spec("first"); }, {"--query 'first'", "unknown query", "word:WORD"});
+  expect_usage([] { attnmap::parse_query_spec("5,x"); }, {"--query", "'x' is not a position"});
+  expect_usage([] { attnmap::parse_query_spec("word:"); }, {"--query", "the word is empty"});
+  expect_usage([] { attnmap::parse_query_spec("word:\xff"); }, {"--query", "not valid UTF-8"});
+  expect_usage([] { attnmap::parse_query_spec(""); }, {"--query"});
+}
+
+TEST(Options, Shard) {
+  EXPECT_EQ(attnmap::parse_shard("0/1"), (attnmap::Shard{0, 1}));
+  EXPECT_EQ(attnmap::parse_shard("3/8"), (attnmap::Shard{3, 8}));
+  for (const char* bad : {"", "3", "a/b", "1/2/3", "1 /2", "0/"}) {
+    expect_usage([&] { attnmap::parse_shard(bad); }, {"--shard", "use K/N"});
+  }
+  for (const char* bad : {"3/3", "-1/3", "0/0"}) {
+    expect_usage([&] { attnmap::parse_shard(bad); }, {"--shard", "0 <= K < N"});
+  }
+}
+
+TEST(Options, Metric) {
+  EXPECT_EQ(attnmap::parse_metric("cosine"), attnmap::CompareMetric::Cosine);
+  expect_usage([] { attnmap::parse_metric("l2"); }, {"--metric 'l2'", "max-abs, cosine, iou-top-k or peak-shift"});
+}
