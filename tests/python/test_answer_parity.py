@@ -303,6 +303,8 @@ def test_decode_step_rejects_bad_arguments(seed_run):
                                     [], "mean"), "cache.v.2"),
         (lambda: module.decode_step(torch.tensor([1]), pos, dict(cache, **{"cache.k.1": cache["cache.k.1"][:, :-1]}),
                                     [], "mean"), "different lengths"),
+        (lambda: module.decode_step(torch.tensor([1]), pos, dict(cache, **{"cache.v.0": cache["cache.v.0"][:1]}),
+                                    [], "mean"), r"cache.v.0 must be \[2, S, 16\]"),
         (lambda: module.decode_step(torch.tensor([1]), pos, cache, [4], "mean"), "out of range"),
         (lambda: module.decode_step(torch.tensor([1]), pos, cache, [0], "median"), "head_reduce"),
     ]

@@ -48,6 +48,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         self.tie_word_embeddings = cfg.text.tie_word_embeddings
         self.num_layers = cfg.text.num_hidden_layers
         self.head_dim = cfg.text.head_dim
+        self.num_kv_heads = cfg.text.num_key_value_heads  # the cache's first dimension (decode_step checks it)
         self.rope_theta = cfg.text.rope_theta
         self.mrope_section: List[int] = list(cfg.text.mrope_section)
         self.image_token_id = cfg.image_token_id
@@ -201,9 +202,9 @@ class AttnMapQwen2_5_VL(nn.Module):
                     raise RuntimeError("attnmap: cache has no '" + name + "' (pass prefill's or the last "
                                        "decode_step's cache.k.N / cache.v.N for every layer)")
                 t = cache[name]
-                if t.dim() != 3 or t.size(2) != self.head_dim:
-                    raise RuntimeError("attnmap: " + name + " must be [KV, S, " + str(self.head_dim)
-                                       + "], got " + str(t.size()))
+                if t.dim() != 3 or t.size(0) != self.num_kv_heads or t.size(2) != self.head_dim:
+                    raise RuntimeError("attnmap: " + name + " must be [" + str(self.num_kv_heads) + ", S, "
+                                       + str(self.head_dim) + "], got " + str(t.size()))
                 if seq < 0:
                     seq = t.size(1)
                 elif t.size(1) != seq:
