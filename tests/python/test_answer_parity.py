@@ -339,3 +339,46 @@ def test_repetition_penalty_matches_transformers_processor():
         theirs = RepetitionPenaltyLogitsProcessor(penalty)(torch.tensor([seen]), logits[None].clone())[0]
         assert torch.equal(apply_repetition_penalty(logits, seen, penalty), theirs)
     assert torch.equal(apply_repetition_penalty(logits, seen, 1.0), logits)
+
+
+FRESH_PROCESS = r'''
+import sys, torch
+module = torch.jit.load(sys.argv[1], map_location="cpu")
+job = torch.load(sys.argv[2])
+inputs, n = job["inputs"], job["steps"]
+seq = inputs["input_ids"].shape[0]
+delta = int(inputs["position_ids"].max()) + 1 - seq
+with torch.no_grad():
+    out = module.prefill(inputs, [1], torch.tensor([seq - 1]), "max", False)
+    ids, rows = [], []
+    for k in range(n):
+        ids.append(int(out["logits"].argmax()))
+        rows.append(out["layers.1"])
+        cache = {name: t for name, t in out.items() if name.startswith("cache.")}
+        out = module.decode_step(torch.tensor([ids[-1]]), torch.full((3, 1), seq + k + delta, dtype=torch.long),
+                                 cache, [1], "max")
+torch.save({"ids": ids, "rows": rows}, sys.argv[3])
+'''
+
+
+def test_saved_file_generates_alone_in_a_fresh_process(seed_run, tmp_path):
+    """prefill and decode_step are in the archive: a process that never imports attnmap_tools runs the
+    loop (raw argmax) and gets transformers' answer and rows."""
+    import subprocess
+    import sys
+
+    if seed_run["seed"] != 1:
+        pytest.skip("one seed is enough")
+    name, case = next(iter(seed_run["cases"].items()))
+    theirs = case["runs"]["raw"]["theirs"]
+    torch.save({"inputs": case["ours_in"], "steps": 6}, tmp_path / "job.pt")
+    script = tmp_path / "fresh.py"
+    script.write_text(FRESH_PROCESS)
+    proc = subprocess.run([sys.executable, str(script), str(seed_run["pt"]), str(tmp_path / "job.pt"),
+                           str(tmp_path / "out.pt")], capture_output=True, text=True, cwd=tmp_path,
+                          env={k: v for k, v in R._env().items() if k != "PYTHONPATH"})
+    assert proc.returncode == 0, proc.stderr
+    got = torch.load(tmp_path / "out.pt")
+    assert got["ids"] == theirs["ids"][:6]
+    for k, row in enumerate(got["rows"]):
+        assert (row[:, 0] - theirs["rows"][k][1].amax(0, keepdim=True)).abs().max().item() <= ATOL, k
