@@ -33,9 +33,10 @@ SCHEMA = {
                    "image_std", "rescale_factor", "resample", "do_convert_rgb"],
     "parameters": ["vision", "text", "total"],
     "exporter": ["attnmap_tools", "torch", "transformers"],
+    "generation": ["source", "eos_token_ids", "repetition_penalty", "do_sample", "temperature", "top_p", "top_k"],
 }
 TOP = ["format", "format_version", "model_family", "model_name", "dtype", "exporter", "text", "vision", "tokens",
-       "chat", "preprocess", "parameters", "focus_layer"]
+       "chat", "preprocess", "parameters", "focus_layer", "generation"]
 
 
 def _quiet(*_args, **_kwargs):

@@ -55,3 +55,12 @@ def attention_rows(q: torch.Tensor, k: torch.Tensor, query_positions: torch.Tens
     if len(pieces) == 0:
         return torch.zeros(out_heads, 0, seq, dtype=torch.float32, device=q.device)
     return torch.cat(pieces, dim=1)
+
+
+def reduce_heads(probs: torch.Tensor, head_reduce: str) -> torch.Tensor:
+    """probs [H, Q, S] -> [H', Q, S] by the contract's head reduction (same ops as attention_rows)."""
+    if head_reduce == "mean":
+        return probs.mean(dim=0, keepdim=True)
+    if head_reduce == "max":
+        return probs.amax(dim=0, keepdim=True)
+    return probs

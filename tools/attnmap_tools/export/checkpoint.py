@@ -136,3 +136,14 @@ def read_preprocessor_config(ckpt: pathlib.Path) -> Optional[dict]:
         warnings.warn(f"{ckpt}: no preprocessor_config.json; using transformers' Qwen2-VL image processor defaults")
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_generation_config(ckpt: pathlib.Path) -> Optional[dict]:
+    """generation_config.json (end ids, repetition penalty of the released checkpoints), or None."""
+    path = ckpt / "generation_config.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data

@@ -2,7 +2,7 @@
 the model, read from the checkpoint, never hard-coded on the C++ side."""
 import json
 import re
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
@@ -68,6 +68,45 @@ def default_system_prompt(template: str) -> str:
     return m.group(1) if m else DEFAULT_SYSTEM_PROMPT
 
 
+def _id_list(value) -> List[int]:
+    """An id or a list of ids (generation_config.json and config.json allow both) -> list of ints."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value if v is not None]
+    return [int(value)]
+
+
+def generation_section(generation_config: Optional[dict], raw_config: dict, tokens: dict) -> dict:
+    """metadata "generation" (docs/design.md, "Generation"): what greedy generation needs.
+
+    From generation_config.json when the checkpoint has one (what transformers' generate() reads):
+    its eos_token_id (id or list) and repetition_penalty. Without it: the end ids are config.json's
+    eos_token_id (top level or text_config) then <|im_end|> and <|endoftext|> (the released
+    checkpoints' [151645, 151643]), and repetition_penalty 1.0. do_sample/temperature/top_p/top_k are
+    recorded for information only (null when not set): attnmap decodes greedily.
+    """
+    text_raw = raw_config.get("text_config") or {}
+    if generation_config is not None and generation_config.get("eos_token_id") is not None:
+        eos = _id_list(generation_config["eos_token_id"])
+    else:
+        eos = _id_list(raw_config.get("eos_token_id", text_raw.get("eos_token_id")))
+        eos += [t for t in (tokens.get("im_end_token_id"), tokens.get("endoftext_token_id")) if t is not None]
+    seen = set()
+    eos = [e for e in eos if not (e in seen or seen.add(e))]  # dedupe, order kept
+    g = generation_config or {}
+
+    def opt(key, kind):
+        return None if g.get(key) is None else kind(g[key])
+
+    penalty = g.get("repetition_penalty")
+    return {"source": "generation_config.json" if generation_config is not None else "defaults",
+            "eos_token_ids": eos,
+            "repetition_penalty": 1.0 if penalty is None else float(penalty),
+            "do_sample": bool(g.get("do_sample", False)),
+            "temperature": opt("temperature", float), "top_p": opt("top_p", float), "top_k": opt("top_k", int)}
+
+
 def count_parameters(module: torch.nn.Module) -> dict:
     vision = sum(p.numel() for n, p in module.named_parameters() if n.startswith("visual."))
     total = sum(p.numel() for p in module.parameters())
@@ -76,7 +115,10 @@ def count_parameters(module: torch.nn.Module) -> dict:
 
 def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.dtype, tokenizer_json: bytes,
                    template: str, preprocessor: Optional[dict], parameters: dict,
-                   focus_layer: Optional[int], transformers_version: Optional[str]) -> dict:
+                   focus_layer: Optional[int], transformers_version: Optional[str],
+                   generation: Optional[dict] = None) -> dict:
+    """generation: generation_section(...) of the checkpoint; None gives the defaults (no
+    generation_config.json, no config.json end id)."""
     t, v = cfg.text, cfg.vision
     tokens = {"image_token_id": cfg.image_token_id, "video_token_id": cfg.video_token_id,
               "vision_start_token_id": cfg.vision_start_token_id, "vision_end_token_id": cfg.vision_end_token_id}
@@ -104,4 +146,5 @@ def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.
         "preprocess": preprocess_section(preprocessor),
         "parameters": parameters,
         "focus_layer": focus_layer,
+        "generation": generation if generation is not None else generation_section(None, {}, tokens),
     }

@@ -4,7 +4,7 @@ Parameter names follow the original hub checkpoint layout (visual.*, model.*, lm
 loading is a rename-free copy (see checkpoint.py). The forward signature is the contract in
 docs/design.md.
 """
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         self.tie_word_embeddings = cfg.text.tie_word_embeddings
         self.num_layers = cfg.text.num_hidden_layers
         self.head_dim = cfg.text.head_dim
+        self.num_kv_heads = cfg.text.num_key_value_heads  # the cache's first dimension (decode_step checks it)
         self.rope_theta = cfg.text.rope_theta
         self.mrope_section: List[int] = list(cfg.text.mrope_section)
         self.image_token_id = cfg.image_token_id
@@ -130,15 +131,109 @@ class AttnMapQwen2_5_VL(nn.Module):
             last = -1
             for wanted in layers:
                 last = max(last, wanted)
+        h, out = self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last, False)
+        if return_logits:
+            weight = self.model.embed_tokens.weight if self.tie_word_embeddings else self.lm_head.weight
+            out["logits"] = F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
+        return out
+
+    # ---- Generation (docs/design.md, "Generation"): prefill once, then one decode_step per token. ----
+
+    def _decoder_stack(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layers: List[int],
+                       query_positions: torch.Tensor, head_reduce: str, mean_queries: bool, last: int,
+                       keep_cache: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The one decoder loop of forward and prefill: layers 0..last over the whole prompt; "layers.N"
+        rows for the requested layers and, with keep_cache, every layer's post-RoPE keys and values
+        ("cache.k.N", "cache.v.N", [KV, S, D] in the model dtype)."""
         out: Dict[str, torch.Tensor] = {}
         for i, decoder_layer in enumerate(self.model.layers):
             # Layers after the last one needed are skipped (ModuleList loops cannot `break` in TorchScript).
             if i <= last:
                 want = i in layers
-                h, r = decoder_layer(h, cos, sin, want, query_positions, head_reduce, mean_queries)
+                h, r, k, v = decoder_layer(h, cos, sin, want, query_positions, head_reduce, mean_queries)
                 if want:
                     out["layers." + str(i)] = r
-        if return_logits:
-            weight = self.model.embed_tokens.weight if self.tie_word_embeddings else self.lm_head.weight
-            out["logits"] = F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
+                if keep_cache:
+                    out["cache.k." + str(i)] = k.contiguous()
+                    out["cache.v." + str(i)] = v.contiguous()
+        return h, out
+
+    def _last_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """float32 [vocab] logits of the last row of h (the same expression as forward's)."""
+        weight = self.model.embed_tokens.weight if self.tie_word_embeddings else self.lm_head.weight
+        return F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
+
+    @torch.jit.export
+    def prefill(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
+                head_reduce: str, mean_queries: bool) -> Dict[str, torch.Tensor]:
+        """forward(..., return_logits=True) plus the KV cache of every decoder layer: "layers.N",
+        "logits" (last position, float32 [vocab]), "cache.k.N" / "cache.v.N" for N in 0..layers-1.
+        The vision tower runs here, once; decode_step never runs it."""
+        self._check_inputs(inputs, layers, query_positions, head_reduce)
+        device = self.model.embed_tokens.weight.device
+        input_ids = inputs["input_ids"].to(device)
+        position_ids = inputs["position_ids"].to(device)
+        query_positions = query_positions.to(device)
+        h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
+        cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
+        h, out = self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries,
+                                     self.num_layers - 1, True)
+        out["logits"] = self._last_logits(h)
+        return out
+
+    def _check_step(self, token: torch.Tensor, position_ids: torch.Tensor, cache: Dict[str, torch.Tensor],
+                    layers: List[int], head_reduce: str):
+        if token.dim() != 1 or token.size(0) != 1:
+            raise RuntimeError("attnmap: decode_step token must be int64 [1], got " + str(token.size()))
+        if position_ids.dim() != 2 or position_ids.size(0) != 3 or position_ids.size(1) != 1:
+            raise RuntimeError("attnmap: decode_step position_ids must be [3, 1], got " + str(position_ids.size()))
+        for layer in layers:
+            if layer < 0 or layer >= self.num_layers:
+                raise RuntimeError("attnmap: layer " + str(layer) + " out of range [0, "
+                                   + str(self.num_layers - 1) + "]")
+        if head_reduce not in self.head_reductions:
+            raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(self.head_reductions)
+                               + ", got '" + head_reduce + "'")
+        seq = -1
+        for i in range(self.num_layers):
+            for kind in ["k", "v"]:
+                name = "cache." + kind + "." + str(i)
+                if name not in cache:
+                    raise RuntimeError("attnmap: cache has no '" + name + "' (pass prefill's or the last "
+                                       "decode_step's cache.k.N / cache.v.N for every layer)")
+                t = cache[name]
+                if t.dim() != 3 or t.size(0) != self.num_kv_heads or t.size(2) != self.head_dim:
+                    raise RuntimeError("attnmap: " + name + " must be [" + str(self.num_kv_heads) + ", S, "
+                                       + str(self.head_dim) + "], got " + str(t.size()))
+                if seq < 0:
+                    seq = t.size(1)
+                elif t.size(1) != seq:
+                    raise RuntimeError("attnmap: cache entries hold different lengths (" + name + " has "
+                                       + str(t.size(1)) + ", expected " + str(seq) + ")")
+
+    @torch.jit.export
+    def decode_step(self, token: torch.Tensor, position_ids: torch.Tensor, cache: Dict[str, torch.Tensor],
+                    layers: List[int], head_reduce: str) -> Dict[str, torch.Tensor]:
+        """One greedy-generation step: token int64 [1] at M-RoPE position position_ids int64 [3, 1]
+        (generation.decode_position_ids), over the cache of the S tokens before it. Returns "logits"
+        (float32 [vocab], the next token's), "layers.N" (float32 [H', 1, S+1]: this token's attention
+        over every key, itself included) and the cache with this token appended ("cache.k.N",
+        "cache.v.N", [KV, S+1, D]). Only the new token is computed: O(S) per layer, no vision tower."""
+        self._check_step(token, position_ids, cache, layers, head_reduce)
+        device = self.model.embed_tokens.weight.device
+        h = self.model.embed_tokens(token.to(device))
+        cos, sin = mrope_cos_sin(position_ids.to(device), self.head_dim, self.rope_theta, self.mrope_section,
+                                 h.dtype)
+        out: Dict[str, torch.Tensor] = {}
+        for i, decoder_layer in enumerate(self.model.layers):
+            want = i in layers
+            k_name = "cache.k." + str(i)
+            v_name = "cache.v." + str(i)
+            h, row, k, v = decoder_layer.step(h, cos, sin, cache[k_name].to(device), cache[v_name].to(device),
+                                              want, head_reduce)
+            if want:
+                out["layers." + str(i)] = row
+            out[k_name] = k
+            out[v_name] = v
+        out["logits"] = self._last_logits(h)
         return out

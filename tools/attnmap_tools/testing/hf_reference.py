@@ -18,12 +18,14 @@ import torch
 THREADS = 2
 
 
-def make_checkpoint(out_dir, seed: int, tied: bool = True, extra_config: Optional[dict] = None) -> str:
+def make_checkpoint(out_dir, seed: int, tied: bool = True, extra_config: Optional[dict] = None,
+                    generation_config: Optional[dict] = None) -> str:
     from attnmap_tools.testing import TOKENIZER_FIXTURE
     from attnmap_tools.testing.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(str(out_dir), seed=seed, tie_word_embeddings=tied,
-                                tokenizer_json=str(TOKENIZER_FIXTURE), extra_config=extra_config)
+                                tokenizer_json=str(TOKENIZER_FIXTURE), extra_config=extra_config,
+                                generation_config=generation_config)
 
 
 def export_checkpoint(ckpt, out_pt, dtype: str = "fp32", extra_args: Optional[List[str]] = None) -> subprocess.CompletedProcess:

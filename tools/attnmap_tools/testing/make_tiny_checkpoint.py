@@ -2,6 +2,7 @@
 """Write a tiny random Qwen2.5-VL checkpoint folder (real Qwen tokenizer, small dims) for tests/demos.
 
     python3 -m attnmap_tools.testing.make_tiny_checkpoint --seed 0 --out-checkpoint /tmp/tiny [--untied] [--focus-layer N]
+        [--released-generation-config]
 """
 import argparse
 import sys
@@ -15,14 +16,18 @@ def main() -> int:
     ap.add_argument("--tokenizer-json", default=None,
                     help="tokenizer.json to copy (default: tests/data/tokenizer/qwen_tokenizer.json.gz)")
     ap.add_argument("--focus-layer", type=int, default=None, help="store attnmap_focus_layer in config.json")
+    ap.add_argument("--released-generation-config", action="store_true",
+                    help="write the released checkpoints' generation_config.json (end ids [151645, 151643], "
+                         "repetition_penalty 1.05) instead of the one derived from config.json")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    from attnmap_tools.testing.tiny import make_tiny_checkpoint
+    from attnmap_tools.testing.tiny import RELEASED_GENERATION_CONFIG, make_tiny_checkpoint
 
     extra = None if args.focus_layer is None else {"attnmap_focus_layer": args.focus_layer}
-    out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra)
+    generation = RELEASED_GENERATION_CONFIG if args.released_generation_config else None
+    out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra, generation)
     print(f"wrote tiny Qwen2.5-VL checkpoint to {out}")
     return 0
 

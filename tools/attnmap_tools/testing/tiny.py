@@ -47,6 +47,20 @@ TOKENIZER_CONFIG = {
     "tokenizer_class": "Qwen2Tokenizer",
 }
 
+# generation_config.json in the shape the released Qwen2.5-VL instruct checkpoints ship it: two end ids
+# (<|im_end|>, <|endoftext|>) and repetition_penalty 1.05, which transformers' generate() applies even
+# with do_sample=False. The sampling fields are what the hub files set; attnmap only records them.
+RELEASED_GENERATION_CONFIG = {
+    "bos_token_id": 151643,
+    "pad_token_id": 151643,
+    "do_sample": True,
+    "eos_token_id": [151645, 151643],
+    "repetition_penalty": 1.05,
+    "temperature": 0.1,
+    "top_p": 0.001,
+    "top_k": 1,
+}
+
 
 def tiny_config_dict(tie_word_embeddings: bool = True, vocab_size: int = 151936) -> dict:
     text = dict(
@@ -97,7 +111,10 @@ def tokenizer_json_text(tokenizer_json: Optional[str] = None) -> bytes:
 
 
 def make_tiny_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: bool = True,
-                         tokenizer_json: Optional[str] = None, extra_config: Optional[dict] = None) -> str:
+                         tokenizer_json: Optional[str] = None, extra_config: Optional[dict] = None,
+                         generation_config: Optional[dict] = None) -> str:
+    """generation_config: written as generation_config.json instead of the one transformers derives
+    from config.json (e.g. RELEASED_GENERATION_CONFIG)."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -115,6 +132,8 @@ def make_tiny_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: bool 
         cfg = json.loads(cfg_path.read_text())
         cfg.update(extra_config)
         cfg_path.write_text(json.dumps(cfg, indent=2))
+    if generation_config is not None:
+        (out / "generation_config.json").write_text(json.dumps(generation_config, indent=2))
     write_processor_files(out, tokenizer_json)
     return str(out)
 
