@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "attnmap/metadata.hpp"
+#include "attnmap/options.hpp"
 #include "attnmap/model_file.hpp"
 #include "attnmap/tokenizer.hpp"
 
@@ -48,11 +49,6 @@ struct AttentionResult {
   std::optional<int64_t> peak_device_memory_bytes;  // during this forward; CUDA only
 };
 
-// Which device and dtype to run on: "auto" picks CUDA when available, and bf16 on CUDA, fp32 on CPU.
-struct DeviceChoice {
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  std::string dtype = "auto";   // auto | fp32 | bf16 | fp16
-};
 
 class Model {
  public:

@@ -57,6 +57,19 @@ struct Shard {
   bool operator==(const Shard&) const = default;
 };
 
+// --device and --dtype. Auto: CUDA device 0 when one is visible, else the CPU; bf16 on CUDA, fp32 on CPU.
+struct DeviceChoice {
+  enum class Device { Auto, Cpu, Cuda };
+  enum class Dtype { Auto, Float32, BFloat16, Float16 };
+  Device device = Device::Auto;
+  int cuda_index = -1;  // Device::Cuda: the GPU ("cuda:N"), -1 for "cuda" (the current one)
+  Dtype dtype = Dtype::Auto;
+
+  std::string device_text() const;  // "auto" | "cpu" | "cuda" | "cuda:N"
+  std::string dtype_text() const;   // "auto" | "fp32" | "bf16" | "fp16"
+  bool operator==(const DeviceChoice&) const = default;
+};
+
 enum class CompareMetric;  // attnmap/compare.hpp
 
 // Parsers: each throws Error(Usage) with one line naming the flag, the value and what to use.
@@ -64,6 +77,7 @@ LayerSelection parse_layer_selection(const std::string& text);
 HeadSelection parse_head_selection(const std::string& text);
 QuerySpec parse_query_spec(const std::string& text);
 Shard parse_shard(const std::string& text);  // also checks 0 <= K < N
+DeviceChoice parse_device_choice(const std::string& device, const std::string& dtype);
 CompareMetric parse_metric(const std::string& name);  // "max-abs" | "cosine" | "iou-top-k" | "peak-shift"
 
 }  // namespace attnmap

@@ -5,11 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run_folder.hpp"
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 #include "batch/bounded_queue.hpp"
 #include "batch/progress.hpp"
 #include "run/stopwatch.hpp"

@@ -1,6 +1,6 @@
 #include "batch/progress.hpp"
 
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 #include <unistd.h>
 
 #include <cstdio>

@@ -1,6 +1,6 @@
 #include "cli/batch_command.hpp"
 
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"

@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "attnmap/error.hpp"
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 #include "attnmap/options.hpp"
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 
 namespace attnmap::cli {
 namespace fs = std::filesystem;
@@ -54,9 +54,9 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--alpha", f.render.alpha, "heatmap opacity over the image, 0..1")->capture_default_str();
   cmd.add_option("--blur", f.render.blur_sigma, "Gaussian blur sigma in original pixels, 0 = off")
       ->capture_default_str();
-  cmd.add_option("--device", f.device.device, "auto | cpu | cuda | cuda:N (auto: CUDA when available)")
+  cmd.add_option("--device", f.device, "auto | cpu | cuda | cuda:N (auto: CUDA when available)")
       ->capture_default_str();
-  cmd.add_option("--dtype", f.device.dtype, "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 on CPU)")
+  cmd.add_option("--dtype", f.dtype, "auto | fp32 | bf16 | fp16 (auto: bf16 on CUDA, fp32 on CPU)")
       ->capture_default_str();
   cmd.add_option("--min-pixels", f.min_pixels, "lower bound of the resized image area (default: model's)");
   cmd.add_option("--max-pixels", f.max_pixels, "upper bound of the resized image area, caps image tokens (default: model's)");
@@ -81,9 +81,10 @@ RunSpec run_spec_from(const SharedRunFlags& f) {
 }
 
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& f) {
+  const DeviceChoice choice = parse_device_choice(f.device, f.dtype);
   const fs::path path = f.model.empty() ? default_model_path() : fs::path(f.model);
   log::info("loading model " + path.string());
-  return Model::load(path, f.device);
+  return Model::load(path, choice);
 }
 
 }  // namespace attnmap::cli

@@ -22,7 +22,8 @@ std::filesystem::path default_model_path();
 // Options shared by `run` and `batch`: the strings as typed, turned into a RunSpec once by run_spec_from.
 struct SharedRunFlags {
   std::string model;
-  DeviceChoice device;
+  std::string device = "auto";
+  std::string dtype = "auto";
   std::string query = "prompt";
   std::string layers = "all";
   std::string heads = "mean";
@@ -37,6 +38,7 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
 // Parses the option strings into typed values (Error(Usage) naming the flag for a bad one) and
 // resolves the 0 = "model default" sentinels. Checks against the model happen in the Runner.
 RunSpec run_spec_from(const SharedRunFlags& flags);
+// Parses --device/--dtype (Error(Usage) for a bad spelling) and loads --model or the default model.
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& flags);
 
 }  // namespace attnmap::cli

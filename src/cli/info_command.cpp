@@ -4,7 +4,7 @@
 
 #include <iostream>
 
-#include "attnmap/device_memory.hpp"
+#include "model/device_memory.hpp"
 #include "attnmap/model_file.hpp"
 #include "cli/cli_common.hpp"
 

@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 #include "cli/batch_command.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/info_command.hpp"

@@ -1,6 +1,6 @@
 #include "cli/run_command.hpp"
 
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 #include "attnmap/run_folder.hpp"
 
 #include "cli/cli_common.hpp"

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/compare.hpp"
 #include "attnmap/render.hpp"
 #include "attnmap/error.hpp"

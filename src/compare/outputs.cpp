@@ -1,6 +1,6 @@
 #include <system_error>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/compare.hpp"
 #include "attnmap/error.hpp"
 

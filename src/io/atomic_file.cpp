@@ -1,4 +1,4 @@
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 
 #include <array>
 #include <atomic>

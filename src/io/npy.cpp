@@ -1,4 +1,4 @@
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 
 #include <cstring>
 #include <fstream>
@@ -9,7 +9,7 @@
 #include <system_error>
 #include <vector>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/error.hpp"
 
 namespace attnmap {

@@ -1,4 +1,4 @@
-#include "attnmap/sha256.hpp"
+#include "io/sha256.hpp"
 
 #include <algorithm>
 #include <array>

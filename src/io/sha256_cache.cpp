@@ -5,8 +5,8 @@
 #include <optional>
 #include <sstream>
 
-#include "attnmap/atomic_file.hpp"
-#include "attnmap/sha256.hpp"
+#include "io/atomic_file.hpp"
+#include "io/sha256.hpp"
 
 namespace attnmap {
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <chrono>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "io/temporary_name.hpp"
 
 namespace attnmap {

@@ -1,4 +1,4 @@
-#include "attnmap/log.hpp"
+#include "log/log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

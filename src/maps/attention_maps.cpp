@@ -1,4 +1,4 @@
-#include "attnmap/attention_maps.hpp"
+#include "maps/attention_maps.hpp"
 
 #include "attnmap/error.hpp"
 

@@ -1,4 +1,4 @@
-#include "attnmap/device_memory.hpp"
+#include "model/device_memory.hpp"
 
 #include <torch/cuda.h>
 

@@ -4,9 +4,9 @@
 
 #include <future>
 
-#include "attnmap/device_memory.hpp"
+#include "model/device_memory.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/sha256.hpp"
+#include "io/sha256.hpp"
 #include "model/family.hpp"
 #include "model/torchscript_backend.hpp"
 
@@ -15,36 +15,36 @@ namespace fs = std::filesystem;
 
 namespace {
 
-torch::Device pick_device(const std::string& name, const fs::path& path) {
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(name);
-  } catch (const c10::Error&) {
-    throw Error(ErrorKind::Usage, "--device '" + name + "' is not a device; use auto, cpu, cuda or cuda:N");
+torch::Device pick_device(const DeviceChoice& choice, const fs::path& path) {
+  if (choice.device == DeviceChoice::Device::Auto) {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   }
-  if (device.is_cuda() && !torch::cuda::is_available()) {
+  if (choice.device == DeviceChoice::Device::Cpu) return torch::Device(torch::kCPU);
+  const std::string name = choice.device_text();
+  if (!torch::cuda::is_available()) {
     const std::string why = built_with_cuda()
                                 ? "no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
                                 : "this attnmap was built against a libtorch without CUDA (rebuild against a CUDA one)";
     throw Error(ErrorKind::Resource, "--device " + name + " asked for CUDA but " + why +
                                          "; or use --device cpu (model '" + path.string() + "')");
   }
-  if (device.is_cuda() && device.has_index() && device.index() >= torch::cuda::device_count()) {
-    throw Error(ErrorKind::Resource, "--device " + name + " names GPU " + std::to_string(device.index()) + " but " +
+  if (choice.cuda_index < 0) return torch::Device(torch::kCUDA);
+  if (choice.cuda_index >= torch::cuda::device_count()) {
+    throw Error(ErrorKind::Resource, "--device " + name + " names GPU " + std::to_string(choice.cuda_index) + " but " +
                                          std::to_string(torch::cuda::device_count()) +
                                          " are visible; use cuda:0 to cuda:" +
                                          std::to_string(torch::cuda::device_count() - 1));
   }
-  return device;
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(choice.cuda_index));
 }
 
-torch::ScalarType pick_dtype(const std::string& name, const torch::Device& device) {
-  if (name == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-  if (name == "fp32" || name == "float32") return torch::kFloat32;
-  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
-  if (name == "fp16" || name == "float16") return torch::kFloat16;
-  throw Error(ErrorKind::Usage, "--dtype '" + name + "' is not a dtype; use auto, fp32, bf16 or fp16");
+torch::ScalarType pick_dtype(DeviceChoice::Dtype dtype, const torch::Device& device) {
+  switch (dtype) {
+    case DeviceChoice::Dtype::Float32: return torch::kFloat32;
+    case DeviceChoice::Dtype::BFloat16: return torch::kBFloat16;
+    case DeviceChoice::Dtype::Float16: return torch::kFloat16;
+    default: return device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+  }
 }
 
 }  // namespace
@@ -63,7 +63,7 @@ Model::~Model() = default;
 
 std::shared_ptr<Model> Model::load(const fs::path& path, const DeviceChoice& choice) {
   prefer_expandable_cuda_segments();
-  const torch::Device device = pick_device(choice.device, path);
+  const torch::Device device = pick_device(choice, path);
   const torch::ScalarType dtype = pick_dtype(choice.dtype, device);
   // Metadata, family and tokenizer first: a wrong file fails in milliseconds, before the weights load.
   std::shared_ptr<Model> model(new Model(ModelFile::open(path)));

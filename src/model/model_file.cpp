@@ -3,7 +3,7 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include "attnmap/error.hpp"
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 
 namespace attnmap {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 
 #include <c10/util/Exception.h>
 

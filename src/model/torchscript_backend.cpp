@@ -4,9 +4,9 @@
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/script.h>
 
-#include "attnmap/device_memory.hpp"
+#include "model/device_memory.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 
 namespace attnmap {
 namespace {

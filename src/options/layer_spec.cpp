@@ -1,6 +1,6 @@
 // --layers: the syntax is checked once when the CLI parses it; the range is checked against the
 // model (or the recorded layer count, in compare) when the selection is resolved.
-#include "attnmap/layer_spec.hpp"
+#include "options/layer_spec.hpp"
 
 #include <algorithm>
 #include <cctype>

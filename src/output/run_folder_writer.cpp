@@ -1,8 +1,8 @@
 // All-or-nothing writes of one item's folder: attention.json, the completion marker, goes last.
 #include <system_error>
 
-#include "attnmap/atomic_file.hpp"
-#include "attnmap/npy.hpp"
+#include "io/atomic_file.hpp"
+#include "io/npy.hpp"
 #include "attnmap/render.hpp"
 #include "attnmap/run_folder.hpp"
 

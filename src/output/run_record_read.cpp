@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "attnmap/error.hpp"
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 #include "attnmap/run_folder.hpp"
 
 namespace attnmap {

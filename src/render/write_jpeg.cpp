@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/render.hpp"
 

@@ -1,6 +1,6 @@
 // The three stages of one item. The Runner holds the typed options checked against the model;
 // files are written only by write(), through the output module.
-#include "attnmap/attention_maps.hpp"
+#include "maps/attention_maps.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run.hpp"
 #include "attnmap/run_folder.hpp"

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "attnmap/atomic_file.hpp"
+#include "io/atomic_file.hpp"
 #include "io/temporary_name.hpp"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include "attnmap/compare.hpp"
 #include "attnmap/options.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/layer_spec.hpp"
+#include "options/layer_spec.hpp"
 
 using attnmap::CompareMetric;
 using attnmap::CompareOptions;

@@ -10,7 +10,7 @@
 
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 #include "compare/internal.hpp"
 
 namespace fs = std::filesystem;

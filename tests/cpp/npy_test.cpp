@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "attnmap/error.hpp"
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 
 namespace fs = std::filesystem;
 

@@ -96,3 +96,25 @@ TEST(Options, Metric) {
   EXPECT_EQ(attnmap::parse_metric("cosine"), attnmap::CompareMetric::Cosine);
   expect_usage([] { attnmap::parse_metric("l2"); }, {"--metric 'l2'", "max-abs, cosine, iou-top-k or peak-shift"});
 }
+
+TEST(Options, DeviceChoice) {
+  using attnmap::DeviceChoice;
+  const DeviceChoice automatic = attnmap::parse_device_choice("auto", "auto");
+  EXPECT_EQ(automatic.device, DeviceChoice::Device::Auto);
+  EXPECT_EQ(automatic.dtype, DeviceChoice::Dtype::Auto);
+  const DeviceChoice gpu2 = attnmap::parse_device_choice("cuda:2", "bfloat16");
+  EXPECT_EQ(gpu2.device, DeviceChoice::Device::Cuda);
+  EXPECT_EQ(gpu2.cuda_index, 2);
+  EXPECT_EQ(gpu2.dtype, DeviceChoice::Dtype::BFloat16);
+  EXPECT_EQ(gpu2.device_text(), "cuda:2");
+  EXPECT_EQ(gpu2.dtype_text(), "bf16");
+  EXPECT_EQ(attnmap::parse_device_choice("cuda", "fp16").cuda_index, -1);
+  EXPECT_EQ(attnmap::parse_device_choice("cpu", "fp32").device_text(), "cpu");
+  for (const std::string bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""}) {
+    expect_usage([&] { attnmap::parse_device_choice(bad, "auto"); },
+                 {"--device '" + bad + "'", "use auto, cpu, cuda or cuda:N"});
+  }
+  for (const std::string bad : {"f32", "int8", ""}) {
+    expect_usage([&] { attnmap::parse_device_choice("cpu", bad); }, {"--dtype '" + bad + "'", "use auto, fp32, bf16 or fp16"});
+  }
+}

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "attnmap/sha256.hpp"
+#include "io/sha256.hpp"
 
 // Digests from FIPS 180-2 appendix B, each checked with Python's hashlib.sha256.
 TEST(Sha256, MatchesPublishedDigests) {

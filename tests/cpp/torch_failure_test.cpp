@@ -1,4 +1,4 @@
-#include "attnmap/torch_failure.hpp"
+#include "model/torch_failure.hpp"
 
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>

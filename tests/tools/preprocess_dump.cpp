@@ -16,7 +16,7 @@
 
 #include "attnmap/error.hpp"
 #include "attnmap/image.hpp"
-#include "attnmap/npy.hpp"
+#include "io/npy.hpp"
 
 namespace fs = std::filesystem;
 
