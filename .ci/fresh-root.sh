@@ -70,6 +70,9 @@ trap release_root EXIT
 mount -t proc proc "$root/proc" && mount --rbind /sys "$root/sys" && mount --rbind /dev "$root/dev" ||
   die "cannot mount /proc, /sys, /dev into the root"
 cp /etc/resolv.conf "$root/etc/" 2>/dev/null
+# debootstrap leaves /etc/hosts to the installer; every installed Debian has one, and without it
+# "localhost" does not resolve (selenium reaches chromedriver at localhost).
+[ -e "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 # This machine's own CA certificates, which its package proxies present, as on any host here.
 if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
   mkdir -p "$root/usr/local/share/ca-certificates"
