@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "test_files.hpp"
 #include "attnmap/batch.hpp"
 #include "attnmap/error.hpp"
 #include "io/npy.hpp"
@@ -17,17 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(ATTNMAP_TEST_WORK_DIR) / "fuzz_regression" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return attnmap_test::fresh_dir("fuzz_regression", name); }
 
-void write(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+void write(const fs::path& path, const std::string& text) { attnmap_test::write_bytes(path, text); }
 
 // The kind of the attnmap::Error thrown; anything else thrown escapes and fails the test.
 attnmap::ErrorKind error_kind(const std::function<void()>& f) {

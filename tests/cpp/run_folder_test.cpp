@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "test_files.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run_folder.hpp"
 
@@ -18,17 +19,9 @@ namespace output = attnmap::output;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(ATTNMAP_TEST_WORK_DIR) / "run_folder" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path fresh_dir(const std::string& name) { return attnmap_test::fresh_dir("run_folder", name); }
 
-void write(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-}
+void write(const fs::path& path, const std::string& text) { attnmap_test::write_bytes(path, text); }
 
 // The Error thrown by f; nullopt when it throws nothing, so an expected error cannot pass unseen.
 std::optional<attnmap::Error> error_of(const std::function<void()>& f) {
