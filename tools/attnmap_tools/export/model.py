@@ -119,6 +119,23 @@ class AttnMapQwen2_5_VL(nn.Module):
                 head_reduce: str, mean_queries: bool, return_logits: bool) -> Dict[str, torch.Tensor]:
         """The contract of docs/design.md: named inputs in, named outputs out ("layers.N" for each
         requested layer N, "logits" when asked), so that new inputs and outputs are additions."""
+        last = self.num_layers - 1
+        if not return_logits:
+            last = -1
+            for wanted in layers:
+                last = max(last, wanted)
+        h, out = self._prompt_pass(inputs, layers, query_positions, head_reduce, mean_queries, last, False)
+        if return_logits:
+            out["logits"] = self._last_logits(h)
+        return out
+
+    # ---- Generation (docs/design.md, "Generation"): prefill once, then one decode_step per token. ----
+
+    def _prompt_pass(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
+                     head_reduce: str, mean_queries: bool, last: int,
+                     keep_cache: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """What forward and prefill share: the checks, the embedding (vision tower included), M-RoPE
+        and the decoder stack up to layer `last`."""
         self._check_inputs(inputs, layers, query_positions, head_reduce)
         device = self.model.embed_tokens.weight.device
         input_ids = inputs["input_ids"].to(device)
@@ -126,18 +143,8 @@ class AttnMapQwen2_5_VL(nn.Module):
         query_positions = query_positions.to(device)
         h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
         cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
-        last = self.num_layers - 1
-        if not return_logits:
-            last = -1
-            for wanted in layers:
-                last = max(last, wanted)
-        h, out = self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last, False)
-        if return_logits:
-            weight = self.model.embed_tokens.weight if self.tie_word_embeddings else self.lm_head.weight
-            out["logits"] = F.linear(self.model.norm(h[-1:]), weight)[0].to(torch.float32)
-        return out
-
-    # ---- Generation (docs/design.md, "Generation"): prefill once, then one decode_step per token. ----
+        return self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last,
+                                   keep_cache)
 
     def _decoder_stack(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layers: List[int],
                        query_positions: torch.Tensor, head_reduce: str, mean_queries: bool, last: int,
@@ -169,15 +176,8 @@ class AttnMapQwen2_5_VL(nn.Module):
         """forward(..., return_logits=True) plus the KV cache of every decoder layer: "layers.N",
         "logits" (last position, float32 [vocab]), "cache.k.N" / "cache.v.N" for N in 0..layers-1.
         The vision tower runs here, once; decode_step never runs it."""
-        self._check_inputs(inputs, layers, query_positions, head_reduce)
-        device = self.model.embed_tokens.weight.device
-        input_ids = inputs["input_ids"].to(device)
-        position_ids = inputs["position_ids"].to(device)
-        query_positions = query_positions.to(device)
-        h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
-        cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
-        h, out = self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries,
-                                     self.num_layers - 1, True)
+        h, out = self._prompt_pass(inputs, layers, query_positions, head_reduce, mean_queries,
+                                   self.num_layers - 1, True)
         out["logits"] = self._last_logits(h)
         return out
 
