@@ -77,14 +77,9 @@ def _ours_inputs(inputs, positions):
 def seed_run(request, tmp_path_factory):
     seed = request.param
     spec = SEEDS[seed]
-    torch.manual_seed(seed)
-    torch.set_num_threads(R.THREADS)
     work = tmp_path_factory.mktemp(f"answer_seed{seed}")
-    ckpt = R.make_checkpoint(work / "ckpt", seed=seed, tied=spec["tied"],
-                             generation_config=RELEASED_GENERATION_CONFIG if spec["released"] else None)
-    pt = work / "model.pt"
-    proc = R.export_checkpoint(ckpt, pt)
-    assert proc.returncode == 0, proc.stderr
+    ckpt, pt = R.seeded_export(work, seed, tied=spec["tied"],
+                               generation_config=RELEASED_GENERATION_CONFIG if spec["released"] else None)
     module, meta = _load_exported(pt)
     gen = meta["generation"]
     processor = R.load_processor(ckpt)

@@ -45,13 +45,8 @@ def _calls(seq_len: int, image_rows):
 def seed_run(request, tmp_path_factory):
     seed = request.param
     spec = SEEDS[seed]
-    torch.manual_seed(seed)
-    torch.set_num_threads(R.THREADS)
     work = tmp_path_factory.mktemp(f"parity_seed{seed}")
-    ckpt = R.make_checkpoint(work / "ckpt", seed=seed, tied=spec["tied"])
-    model_pt = work / "model.pt"
-    proc = R.export_checkpoint(ckpt, model_pt)
-    assert proc.returncode == 0, proc.stderr
+    ckpt, model_pt = R.seeded_export(work, seed, tied=spec["tied"])
     processor = R.load_processor(ckpt)
     hf = R.load_hf_model(ckpt)
     image_token = hf.config.image_token_id

@@ -133,6 +133,19 @@ def make_job(inputs: Dict[str, torch.Tensor], position_ids: torch.Tensor, calls:
             "position_ids": position_ids, "calls": calls, "dtype": dtype}
 
 
+def seeded_export(work, seed: int, tied: bool = True, generation_config: Optional[dict] = None):
+    """The start of every parity fixture: seed torch, make a tiny random checkpoint in work/ckpt and
+    export it with the real CLI to work/model.pt. Returns (checkpoint folder, model path)."""
+    work = pathlib.Path(work)
+    torch.manual_seed(seed)
+    torch.set_num_threads(THREADS)
+    ckpt = make_checkpoint(work / "ckpt", seed=seed, tied=tied, generation_config=generation_config)
+    model_pt = work / "model.pt"
+    proc = export_checkpoint(ckpt, model_pt)
+    assert proc.returncode == 0, proc.stderr
+    return ckpt, model_pt
+
+
 def run_exported(model_pt, jobs: List[dict], workdir) -> List[List[dict]]:
     """Run the jobs against an exported file in one fresh Python process; returns, per job and call,
     {"rows": [per-layer tensors], "logits": tensor}, then (jobs with images) one more entry
