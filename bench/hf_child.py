@@ -9,12 +9,23 @@ out-of-memory at one image size does not take the others down). Prints one JSON 
         work attnmap does (every layer, the last position's logits); median of N calls after one warm-up
     hf_child.py module --model PT --checkpoint DIR --items ITEMS.jsonl [--max-pixels N] [--device D] [--dtype T]
         attnmap's exported module: forward alone vs forward + attention rows of every layer
+    hf_child.py generate-eager --checkpoint DIR --items ITEMS.jsonl --new-tokens N [--warmup W] [...]
+        greedy generate(do_sample=False, max_new_tokens=N, min_new_tokens=N, repetition_penalty=1.0,
+        output_attentions=True, return_dict_in_generate=True), attn_implementation="eager"
+        (--vision-attn sdpa: eager in the decoder only); the first item only
+    hf_child.py generate-sdpa  --checkpoint DIR --items ITEMS.jsonl --new-tokens N [...]
+        the same greedy generate with attn_implementation="sdpa" and no attentions: plain inference
+        generate-*: a LogitsProcessor stamps the time each step's logits are ready, so the prefill (call
+        start to step 0's logits) and the decode steps (step 0's logits to the end, per token: / (N-1))
+        are timed apart; --warmup W short generates (2 tokens) run first, untimed (default 0: the timed
+        call is the process's first, as for a fresh `attnmap run`)
 
 ITEMS.jsonl lines are {"image": PATH, "prompt": TEXT}. Exit code 3 with {"error": "out of memory", ...}
 when the device (or, under an RLIMIT_AS cap, the CPU allocator) runs out of memory.
 """
 import argparse
 import json
+import resource
 import sys
 import time
 import warnings
@@ -182,9 +193,71 @@ def cmd_module(args) -> dict:
             "dtype": str(dtype).replace("torch.", "")}
 
 
+def cmd_generate(args) -> dict:
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    eager = args.mode == "generate-eager"
+    n = args.new_tokens
+    dtype = pick_dtype(args.dtype, args.device)
+    processor = load_processor(args.checkpoint, args.max_pixels)
+    t = time.perf_counter()
+    model = load_hf_model(args.checkpoint, dtype, args.device, args.vision_attn if eager else "sdpa",
+                          "eager" if eager else "sdpa")
+    load_s = time.perf_counter() - t
+    rss_after_load_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    item = read_items(args.items)[0]
+    inputs = build_inputs(processor, open_image(item["image"]), item["prompt"])
+    grid = inputs["image_grid_thw"][0].tolist()
+    seq = int(inputs["input_ids"].shape[1])
+    inputs = {k: v.to(args.device) for k, v in inputs.items()}
+    stamps = []
+
+    class Stamp(LogitsProcessor):
+        """Called once per step, when that step's logits exist (after its forward)."""
+
+        def __call__(self, input_ids, scores):
+            sync(args.device)
+            stamps.append(time.perf_counter())
+            return scores
+
+    def generate(tokens: int):
+        # min_new_tokens = max_new_tokens: an end token (random weights hit one early) cannot stop it,
+        # so every engine runs the same number of steps; repetition_penalty=1.0 is attnmap's --raw-argmax.
+        kwargs = dict(do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens, repetition_penalty=1.0,
+                      logits_processor=LogitsProcessorList([Stamp()]))
+        if eager:
+            kwargs.update(output_attentions=True, return_dict_in_generate=True)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.generate(**inputs, **kwargs)
+
+    for _ in range(args.warmup):
+        generate(min(2, n))
+    stamps.clear()
+    sync(args.device)
+    t0 = time.perf_counter()
+    out = generate(n)
+    sync(args.device)
+    t1 = time.perf_counter()
+    sequences = out.sequences if eager else out
+    ids = sequences[0, seq:].tolist()
+    if eager:
+        assert out.attentions is not None and len(out.attentions) == len(ids)
+        assert len(out.attentions[0]) == model.config.text_config.num_hidden_layers
+    assert len(stamps) == len(ids), (len(stamps), len(ids))
+    decode_s = t1 - stamps[0]
+    return {"tokens": len(ids), "ids": ids, "seq_len": seq, "image_tokens": grid[0] * grid[1] * grid[2] // 4,
+            "prefill_s": stamps[0] - t0, "decode_s": decode_s, "generate_s": t1 - t0,
+            "per_token_ms": decode_s * 1000 / (len(ids) - 1) if len(ids) > 1 else None,
+            "load_s": load_s, "rss_after_load_mib": rss_after_load_mib, "warmup": args.warmup,
+            "peak_device_mib": peak_device_mib(args.device), "dtype": str(dtype).replace("torch.", ""),
+            "attn_implementation": ("eager" if args.vision_attn == "eager" else "eager decoder, sdpa vision")
+            if eager else "sdpa"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["eager", "sdpa", "module"])
+    ap.add_argument("mode", choices=["eager", "sdpa", "module", "generate-eager", "generate-sdpa"])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--items", required=True)
     ap.add_argument("--model", help="exported .pt (mode module)")
@@ -192,7 +265,10 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--warmup", type=int, default=2, help="module: calls per variant not timed")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="module: calls per variant not timed (default 2); generate-*: 2-token generates "
+                         "before the timed one (default 0)")
+    ap.add_argument("--new-tokens", type=int, default=64, help="generate-*: tokens to generate")
     ap.add_argument("--repeats", type=int, default=0,
                     help="eager/sdpa: call the first item again until there are this many timed calls")
     ap.add_argument("--vision-attn", default="eager", choices=["eager", "sdpa"],
@@ -202,7 +278,14 @@ def main() -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:
-        result = cmd_module(args) if args.mode == "module" else cmd_eager(args)
+        if args.mode == "module":
+            args.warmup = 2 if args.warmup is None else args.warmup
+            result = cmd_module(args)
+        elif args.mode.startswith("generate-"):
+            args.warmup = 0 if args.warmup is None else args.warmup
+            result = cmd_generate(args)
+        else:
+            result = cmd_eager(args)
     except Exception as e:  # noqa: BLE001 - the parent reports it
         if is_oom(e):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

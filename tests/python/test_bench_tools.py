@@ -1,6 +1,7 @@
 """The benchmark tooling that can be checked without a GPU: random checkpoints in the real shapes
 (attnmap_tools.testing.make_random_checkpoint), the GPU sampler's parsing and steady-state averaging
-(bench/gpu_sampler.py), child-process measurement (bench/bench_common.py) and the batch bench's
+(bench/gpu_sampler.py), child-process measurement (bench/bench_common.py), the generate bench's
+KV-cache size, checks and table (bench/generate_bench.py) and the batch bench's
 summary watcher. The CUDA paths themselves run only on a GPU machine (bench/gpu_bench.sh).
 bench/ is on the import path through pyproject.toml's [tool.pytest.ini_options] pythonpath."""
 import json
@@ -242,3 +243,72 @@ def test_batch_watcher_times_the_summary_lines(tmp_path):
     (tmp_path / "summary.jsonl").write_text('{"id": 1}\n{"id": 2}\n{"id": 3}\n')
     w()  # the final, renamed summary adds no line: the last time stays
     assert w.first == first and w.last > first and w.count == 3
+
+
+def test_generate_bench_kv_cache_and_answer_maps_sizes():
+    import generate_bench as gb
+
+    meta = {"text": {"num_hidden_layers": 4, "num_key_value_heads": 2, "head_dim": 128}}
+    # keys + values, 4 layers, 2 KV heads, 1,100 positions, 128 wide, fp32
+    assert gb.kv_cache_bytes(meta, 1100) == 2 * 4 * 2 * 1100 * 128 * 4 == 9_011_200
+    assert gb.kv_cache_bytes(meta, 1100, bytes_per_value=2) == 4_505_600
+    assert gb.answer_maps_bytes(64, 4, 1024) == 64 * 4 * 1024 * 4
+
+
+def test_generate_bench_per_token_and_timing_key():
+    import generate_bench as gb
+
+    assert gb.per_token_ms(630.0, 64) == pytest.approx(10.0)  # 63 decode steps after the prefill
+    assert gb.per_token_ms(0.0, 1) is None and gb.per_token_ms(None, 8) is None
+    assert gb.decode_timing_ms({"generate": 500.0, "decode": 0.1, "forward": 9.0}) == 500.0
+    assert gb.decode_timing_ms({"decode": 420.0, "forward": 9.0}) == 420.0  # builds that named it "decode"
+    assert gb.decode_timing_ms({"forward": 9.0}) is None
+
+
+def test_generate_bench_scaling_verdict():
+    import generate_bench as gb
+
+    small = {"prefill_s": 2.0, "per_token_ms": 100.0, "seq_len": 290}
+    cached = gb.scaling_verdict(small, {"prefill_s": 9.0, "per_token_ms": 115.0, "seq_len": 1050})
+    assert cached["ok"] is True and cached["prefill_growth"] == pytest.approx(4.5)
+    assert cached["per_token_growth"] == pytest.approx(1.15) and cached["seq_growth"] == pytest.approx(1050 / 290)
+    # a decode step that re-ran the prefix grows like the prefill
+    assert gb.scaling_verdict(small, {"prefill_s": 9.0, "per_token_ms": 400.0, "seq_len": 1050})["ok"] is False
+    # tiny model: the prefill grows little, the per-token time not at all
+    assert gb.scaling_verdict(small, {"prefill_s": 2.6, "per_token_ms": 99.0, "seq_len": 580})["ok"] is True
+    assert gb.scaling_verdict(small, {"prefill_s": 2.0, "per_token_ms": 99.0, "seq_len": 580})["ok"] is None
+    assert gb.scaling_verdict(small, {"prefill_s": 9.0, "per_token_ms": None, "seq_len": 1050})["ok"] is None
+
+
+def test_generate_bench_memory_verdict():
+    import generate_bench as gb
+
+    kv, maps = 9 * 2**20, 1 * 2**20
+    v = gb.memory_verdict(4000.0, 4020.0, kv, maps, slack_mib=32)
+    assert v["ok"] and v["bound_mib"] == pytest.approx(42.0) and v["growth_mib"] == pytest.approx(20.0)
+    assert not gb.memory_verdict(4000.0, 4043.0, kv, maps, slack_mib=32)["ok"]
+
+
+def test_generate_bench_table_ratios_and_token_note():
+    import generate_bench as gb
+
+    def row(engine, tokens, prefill, per_token, rss):
+        return {"model": "3b", "label": "1024 tokens", "engine": engine, "ok": True, "status": "ok",
+                "image_tokens": 1024, "seq_len": 1049, "tokens": tokens, "prefill_s": prefill,
+                "per_token_ms": per_token, "generate_s": prefill + per_token * (tokens - 1) / 1000,
+                "process_s": 20.0, "peak_rss_mib": rss}
+
+    rows = [row("attnmap", 30, 10.0, 300.0, 4000.0), row("eager", 64, 14.0, 450.0, 6000.0),
+            row("sdpa", 64, 10.0, 250.0, 5000.0),
+            {"model": "3b", "label": "1024 tokens", "engine": "eager", "ok": False, "status": "out of memory"}]
+    lines = gb.result_table(rows).splitlines()
+    assert lines[0].startswith("| model | image tokens | seq | engine | tokens |") and len(lines) == 6
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells[3].startswith("attnmap") and cells[4] == "30" and cells[5] == "10.00" and cells[6] == "300.0"
+    assert cells[-3:] == ["1.00x", "1.20x", "0.80x"]  # prefill, per token, RSS against sdpa
+    assert [c.strip() for c in lines[4].strip("|").split("|")][-3:] == ["1.00x", "1.00x", "1.00x"]
+    assert "out of memory" in lines[5]
+    note = gb.token_counts_note(rows)
+    assert note and "attnmap 30" in note and "eager 64" in note
+    assert gb.token_counts_note([row("attnmap", 64, 1, 1, 1), row("sdpa", 64, 1, 1, 1)]) is None
+    assert gb.same_prefix([1, 2, 3, 9], [1, 2, 3, 4, 5]) == 3 and gb.same_prefix([], [1]) == 0
