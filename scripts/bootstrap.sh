@@ -4,7 +4,13 @@
 # The package names are Debian 12's (what CI runs, in a fresh root); Ubuntu 22.04 and 24.04 LTS
 # use the same names (not run by CI). Every find_package/pkg_check_modules of the build, the tests
 # and the sanitizer job is covered: OpenCV (libopencv-dev ships OpenCVConfig.cmake), PNG, ZLIB,
-# nlohmann_json, CLI11, spdlog, GTest, PCRE2 and utf8proc; scripts/fuzz.sh adds clang on its own.
+# nlohmann_json, CLI11, spdlog, GTest, PCRE2, utf8proc, FreeType and fontconfig; scripts/fuzz.sh adds
+# clang on its own.
+# Fonts for the token labels of the answer strips (src/render/text_label.cpp picks one per character
+# through fontconfig): fonts-dejavu-core for Latin, Greek, Cyrillic, Arabic and symbols (DejaVu Sans),
+# fonts-unifont (about 11 MB) for everything else, CJK and emoji included: Unifont covers the BMP,
+# Unifont Upper the planes above it, as scalable OpenType outlines FreeType draws at any size. Colour
+# emoji fonts are no use here: FreeType cannot scale their fixed bitmap strikes.
 # chromium + chromium-driver: the viewer's browser tests (tests/python/test_viewer_browser.py, with
 # the pinned selenium of tools/requirements.txt) drive a headless Chromium.
 set -euo pipefail
@@ -13,6 +19,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(g++ make ninja-build pkg-config python3-venv
   libopencv-dev libpng-dev zlib1g-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libpcre2-dev libutf8proc-dev libgtest-dev
+  libfreetype-dev libfontconfig-dev fonts-dejavu-core fonts-unifont
   chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

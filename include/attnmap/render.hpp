@@ -1,5 +1,5 @@
 // Heatmap rendering for `attnmap run`: attention maps coloured and blended over the image, a labelled
-// montage of all layers, and atomic JPEG writing.
+// montage of all layers, a strip of an answer's tokens, and atomic JPEG writing.
 #pragma once
 
 #include <opencv2/core.hpp>
@@ -33,6 +33,27 @@ cv::Mat render_overlay(const cv::Mat& original_rgb, const torch::Tensor& map, co
 // the bar says so and shows the range. Returns BGR CV_8UC3.
 cv::Mat render_grid(const cv::Mat& original_rgb, const std::vector<torch::Tensor>& maps,
                     const std::vector<std::string>& labels, const RenderOptions& options);
+
+// The answer strip of one decoder layer: `maps[k]` is the attention behind answer token k and
+// `labels[k]` its decoded text (UTF-8, any script; invalid bytes show as U+FFFD). One tile per token,
+// left to right in answer order, eight to a row, then the next row; all tiles share one min/max, and
+// a colour bar under them shows the range with "one scale shared by all answer tokens".
+//
+// Layout: the image is scaled (up or down) so its longest side is 176 px; each cell is that tile,
+// at least 112 px wide (the tile centred in it), with a 24-px caption above it; 6 px between cells
+// and around them; at least 320 px wide in all; the colour bar adds 56 px at the bottom. The
+// caption is "#k" and the token's text, drawn with the system's fonts (fontconfig's sans-serif
+// order, falling back font by font per character) and shrunk or cut with "…" to fit; spaces and
+// control characters are shown as ␣ ↵ ⇥ etc., so " the" visibly starts with a space. When some
+// character of a token has no installed font (or there are no fonts), that caption is "#k" alone and
+// `*labels_as_text` (when given) is set to false; else it is set to true.
+//
+// `original_rgb` CV_8UC3 RGB; each map float32 [h', w']. Error(Internal) for an empty image or
+// when maps is empty or its size differs from labels'; Error(Usage) for invalid options. Returns BGR
+// CV_8UC3. Safe to call from several threads at once.
+cv::Mat render_answer_strip(const cv::Mat& original_rgb, const std::vector<torch::Tensor>& maps,
+                            const std::vector<std::string>& labels, const RenderOptions& options,
+                            bool* labels_as_text = nullptr);
 
 // Encodes `bgr` as JPEG (quality 1..100) and writes it atomically; Error(Output) on failure.
 void write_jpeg_atomically(const std::filesystem::path& path, const cv::Mat& bgr, int quality = 92);

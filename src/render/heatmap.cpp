@@ -3,6 +3,9 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "attnmap/error.hpp"
 
 namespace attnmap::detail {
@@ -35,6 +38,28 @@ cv::Mat blend_heatmap(const cv::Mat& background_bgr, const cv::Mat& map01, const
   cv::applyColorMap(u8, colour, opencv_colormap(options.colormap));
   cv::addWeighted(colour, options.alpha, background_bgr, 1.0 - options.alpha, 0.0, out);
   return out;
+}
+
+SharedScaleMaps with_shared_scale(const std::vector<torch::Tensor>& maps) {
+  SharedScaleMaps out;
+  out.lo = std::numeric_limits<double>::infinity();
+  out.hi = -out.lo;
+  for (const auto& map : maps) {
+    out.mats.push_back(map_to_mat(map));
+    double a = 0, b = 0;
+    cv::minMaxLoc(out.mats.back(), &a, &b);
+    out.lo = std::min(out.lo, a);
+    out.hi = std::max(out.hi, b);
+  }
+  return out;
+}
+
+cv::Mat tile_background(const cv::Mat& original_rgb, cv::Size size) {
+  cv::Mat bgr;
+  // Area averaging shrinks without aliasing; enlarging a small image, it acts like bilinear.
+  cv::resize(original_rgb, bgr, size, 0, 0, cv::INTER_AREA);
+  cv::cvtColor(bgr, bgr, cv::COLOR_RGB2BGR);
+  return bgr;
 }
 
 }  // namespace attnmap::detail

@@ -1,10 +1,11 @@
-// Shared steps of render_overlay and render_grid (internal to src/render).
+// Shared steps of render_overlay, render_grid and render_answer_strip (internal to src/render).
 #pragma once
 
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
 #include <string>
+#include <vector>
 
 #include "attnmap/render.hpp"
 
@@ -23,5 +24,16 @@ cv::Mat normalise(const cv::Mat& map, double lo, double hi);
 // it over `background_bgr` with weight alpha. Returns BGR CV_8UC3 of `size`.
 cv::Mat blend_heatmap(const cv::Mat& background_bgr, const cv::Mat& map01, const RenderOptions& options,
                       double blur_sigma);
+
+// Every map as CV_32FC1 with the min/max over all of them: the one colour scale that makes a
+// montage's tiles comparable.
+struct SharedScaleMaps {
+  std::vector<cv::Mat> mats;
+  double lo = 0, hi = 0;
+};
+SharedScaleMaps with_shared_scale(const std::vector<torch::Tensor>& maps);
+
+// `original_rgb` resized (area-averaged) to `size` and converted to BGR: a tile's background.
+cv::Mat tile_background(const cv::Mat& original_rgb, cv::Size size);
 
 }  // namespace attnmap::detail
