@@ -82,12 +82,9 @@ def per_token_ms(decode_ms: Optional[float], tokens: int) -> Optional[float]:
 
 
 def decode_timing_ms(timings: Dict[str, float]) -> Optional[float]:
-    """attnmap's decode steps after the prefill: timings_ms.generate. Builds from before that key was
-    named wrote it as "decode" (where it overwrote the image decode time); read that when there is no
-    "generate"."""
-    if "generate" in timings:
-        return timings["generate"]
-    return timings.get("decode")
+    """attnmap's decode steps after the prefill: timings_ms.generate (None when absent: --max-new-tokens 1
+    or a build without --answer). timings_ms.decode is the image's decoding, not generation."""
+    return timings.get("generate")
 
 
 def ratio(value: Optional[float], base: Optional[float]) -> Optional[float]:
@@ -201,7 +198,6 @@ def run_attnmap(args, model: dict, image, prompt: str, max_pixels: int, new_toke
                      "prefill_s": t["forward"] / 1000, "decode_s": (decode_ms or 0) / 1000,
                      "generate_s": (t["forward"] + (decode_ms or 0)) / 1000,
                      "per_token_ms": per_token_ms(decode_ms, tokens), "load_s": t.get("load_model", 0) / 1000,
-                     "timing_key": "generate" if "generate" in t else "decode",
                      "process_s": res.seconds, "peak_rss_mib": res.peak_rss_mib})
     return summarize(runs)
 
@@ -374,8 +370,6 @@ def main() -> int:
             a, e = group["attnmap"]["ids"], group["eager"]["ids"]
             print(f"{key[0]} {key[1]}: attnmap's answer ids equal transformers eager's for the first "
                   f"{same_prefix(a, e)} of {min(len(a), len(e))} tokens")
-    if any(r.get("timing_key") == "decode" for r in rows):
-        print("note: this attnmap build names the decode steps' time timings_ms.decode (read in place of .generate)")
 
     for c in checks:
         print(f"\nchecks, {c['model']}:")

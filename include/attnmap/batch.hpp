@@ -30,6 +30,7 @@ struct BatchItemResult {
   std::string error;
   StageTimings timings;                 // as in the item's attention.json (partial for a failed item)
   std::optional<double> peak_device_memory_mib;  // CUDA only
+  std::optional<std::string> answer;             // --answer: the generated text
 };
 
 struct BatchSummary {

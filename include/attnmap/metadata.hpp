@@ -44,6 +44,13 @@ struct SpecialTokens {
   int64_t im_end_token_id = -1;
 };
 
+// What greedy generation needs from the checkpoint (metadata "generation", docs/design.md): the ids
+// that end an answer and the repetition penalty transformers' generate() applies by default.
+struct GenerationConfig {
+  std::vector<int64_t> eos_token_ids;
+  double repetition_penalty = 1.0;
+};
+
 struct ModelMetadata {
   int format_version = 0;
   std::string model_family;
@@ -55,6 +62,7 @@ struct ModelMetadata {
   std::string default_system_prompt;
   nlohmann::json preprocess;  // the `preprocess` object, read by PreprocessParams::from_json
   std::optional<int> focus_layer;
+  GenerationConfig generation;
   nlohmann::json raw;  // the whole document, repeated in attention.json
 
   // Parses and validates; throws Error(Model) naming `source` and the missing/invalid field, another

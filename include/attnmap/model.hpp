@@ -49,6 +49,13 @@ struct AttentionResult {
   std::optional<int64_t> peak_device_memory_bytes;  // during this forward; CUDA only
 };
 
+// Greedy generation's key/value cache, on the model's device in its dtype: per decoder layer the
+// keys (after M-RoPE) and values of every position so far, [KV heads, S, head_dim]. Filled by
+// Model::prefill, grown by one position by every Model::decode_step.
+struct DecodeCache {
+  std::vector<torch::Tensor> keys, values;
+  int64_t length() const { return keys.empty() ? 0 : keys.front().size(1); }
+};
 
 class Model {
  public:
@@ -73,6 +80,15 @@ class Model {
 
   // Not thread-safe: one forward at a time per Model (batch mode runs the device stage on one thread).
   AttentionResult attention(const ModelInputs& inputs, const AttentionRequest& request);
+
+  // Generation (docs/design.md, "Generation"). prefill: attention(inputs, request) with the logits
+  // always returned, and every layer's cache stored in `cache`; the device's peak memory is reset
+  // here. decode_step: the token chosen last, at `position_ids` (Family::decode_position_ids), over
+  // `cache` (grown by one): result.layers[i] is float32 [H', 1, cache length] on the CPU, its logits
+  // the next token's, and peak_device_memory_bytes the peak since prefill.
+  AttentionResult prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache);
+  AttentionResult decode_step(int64_t token, const torch::Tensor& position_ids, DecodeCache& cache,
+                              const std::vector<int64_t>& layers, HeadReduce head_reduce);
 
  private:
   explicit Model(ModelFile file);

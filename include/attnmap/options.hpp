@@ -38,14 +38,18 @@ struct HeadSelection {
   bool operator==(const HeadSelection&) const = default;
 };
 
-// --query: which attention rows are averaged into a map.
+// --query: which attention rows are averaged into a map. The Answer kinds name rows of the
+// generated answer (they need generation: `--answer`): every answer token, the tokens that spell a
+// word, or the I-th token.
 struct QuerySpec {
-  enum class Kind { Prompt, Last, All, Rows, Word };
+  enum class Kind { Prompt, Last, All, Rows, Word, Answer, AnswerWord, AnswerIndex };
   Kind kind = Kind::Prompt;
-  std::vector<int64_t> rows;  // Kind::Rows: positions, negative counts from the end
-  std::string word;           // Kind::Word: non-empty, valid UTF-8
+  std::vector<int64_t> rows;  // Kind::Rows: positions; Kind::AnswerIndex: one index; negative counts from the end
+  std::string word;           // Kind::Word, Kind::AnswerWord: non-empty, valid UTF-8
 
-  std::string text() const;  // "prompt" | "last" | "all" | "5,7,-1" | "word:cat"
+  bool is_answer() const { return kind == Kind::Answer || kind == Kind::AnswerWord || kind == Kind::AnswerIndex; }
+  // "prompt" | "last" | "all" | "5,7,-1" | "word:cat" | "answer" | "answer:cat" | "answer:0"
+  std::string text() const;
   bool operator==(const QuerySpec&) const = default;
 };
 

@@ -36,8 +36,20 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
 torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_token_id,
                                  const std::vector<std::array<int64_t, 3>>& merged_grids);
 
+// The M-RoPE position ids int64 [3, 1] of the token at sequence index `index` (>= S, the prompt's
+// length) during generation: index + rope_delta on all three axes, rope_delta = max(prompt
+// positions) + 1 - S, as transformers' `cache_position + rope_deltas`. Error(Internal) for index < S.
+torch::Tensor mrope_decode_position_ids(const torch::Tensor& prompt_position_ids, int64_t index);
+
 // The attention rows a query names in this item's sequence. Throws Error(Usage) naming --query and
 // the valid range when it names no row, a row out of range or a word the prompt lacks.
 std::vector<int64_t> resolve_query_rows(const QuerySpec& query, const ChatPrompt& prompt, const Tokenizer& tokenizer);
+
+// The answer tokens (indices into `answer_ids`) an answer query names: every one (answer), those
+// overlapping the first case-insensitive occurrence of the word in the answer's raw bytes
+// (answer:WORD), or the I-th (answer:I, negative from the end). Throws Error(Usage) naming --query
+// and the answer when it lacks the word or the index.
+std::vector<int64_t> resolve_answer_tokens(const QuerySpec& query, const std::vector<int64_t>& answer_ids,
+                                           const Tokenizer& tokenizer);
 
 }  // namespace attnmap

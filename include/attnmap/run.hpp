@@ -21,6 +21,20 @@
 
 namespace attnmap {
 
+// `--answer`: generate the model's greedy answer and a map for every answer token.
+struct AnswerSpec {
+  int64_t max_new_tokens = 32;
+  bool raw_argmax = false;  // ignore the checkpoint's repetition penalty (plain argmax)
+};
+
+// The generic prompt `--baseline-prompt` uses when given without text ("MLLMs know where to look",
+// ICLR 2025).
+inline constexpr const char* kDefaultBaselinePrompt = "Write a general description of the image.";
+
+// relative = map / (baseline + kRelativeEpsilon): attention probabilities of real models are far above
+// it, and a cell where both maps underflow to 0 stays 0 instead of NaN.
+inline constexpr double kRelativeEpsilon = 1e-6;
+
 // What to compute and draw for every item, as typed values (the CLI parses the strings once:
 // attnmap/options.hpp). The Runner checks them against the model when it is constructed.
 struct RunSpec {
@@ -33,6 +47,8 @@ struct RunSpec {
   std::optional<int64_t> min_pixels;   // override the model's preprocessing bounds
   std::optional<int64_t> max_pixels;
   std::string system_prompt;           // empty: the model's default
+  std::optional<AnswerSpec> answer;    // generate an answer (needed by the answer queries)
+  std::optional<std::string> baseline_prompt;  // also write relative_maps.npy against this prompt
 };
 using RunOptions = RunSpec;  // the name before v2
 
@@ -51,7 +67,11 @@ struct PreparedItem {
   ChatPrompt prompt;
   ModelInputs inputs;
   std::vector<int64_t> layers;
-  std::vector<int64_t> query_rows;
+  std::vector<int64_t> query_rows;     // empty for an answer query (resolved after generation)
+  // --baseline-prompt: the same image with the baseline prompt, and the rows its map averages.
+  std::optional<ChatPrompt> baseline_prompt;
+  ModelInputs baseline_inputs;
+  std::vector<int64_t> baseline_query_rows;
   StageTimings timings;
 };
 
@@ -62,6 +82,8 @@ struct InferredItem {
   RunItem item;
   cv::Mat original_rgb;
   torch::Tensor maps;  // float32 [layers, merged_h, merged_w]
+  torch::Tensor answer_maps;    // --answer: float32 [answer tokens, layers, merged_h, merged_w]
+  torch::Tensor relative_maps;  // --baseline-prompt: float32 [layers, merged_h, merged_w]
 };
 
 class Runner {

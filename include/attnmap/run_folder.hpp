@@ -29,9 +29,15 @@ inline constexpr const char* kAttentionFile = "attention.json";  // written last
 inline constexpr const char* kMapsFile = "maps.npy";
 inline constexpr const char* kGridFile = "grid.jpg";
 inline constexpr const char* kSummaryFile = "summary.jsonl";    // batch --out, one shard
+inline constexpr const char* kAnswerMapsFile = "answer_maps.npy";      // --answer: [tokens, layers, h, w]
+inline constexpr const char* kRelativeMapsFile = "relative_maps.npy";  // --baseline-prompt: [layers, h, w]
 
 // "layer_07.jpg": the overlay of decoder layer `layer`.
 std::string layer_file_name(int64_t layer);
+// "answer_strip_layer_07.jpg": every answer token's map of decoder layer `layer`, side by side.
+std::string answer_strip_file_name(int64_t layer);
+// "relative_layer_07.jpg": the relative map (map / baseline map) of decoder layer `layer`.
+std::string relative_layer_file_name(int64_t layer);
 // summary.jsonl, or summary.shard-K-of-N.jsonl for a shard of several.
 std::string summary_file_name(const Shard& shard);
 
@@ -49,6 +55,9 @@ using StageTimings = std::map<std::string, double>;  // stage -> milliseconds (d
 struct LayerStats {
   int64_t layer = 0;
   double min = 0, max = 0, sum = 0, entropy = 0;
+  // Share of the map's mass on its top 1% cells (at least one cell): near 1 when a few sink cells
+  // take the attention whatever the question (docs/design.md, "Relative maps").
+  double top1_share = 0;
   bool operator==(const LayerStats&) const = default;
 };
 
@@ -58,6 +67,40 @@ struct Prediction {
   std::string text;
   double probability = 0;
   bool operator==(const Prediction&) const = default;
+};
+
+// One generated token (attention.json "answer.tokens").
+struct AnswerToken {
+  int64_t id = -1;
+  std::string token;        // the vocabulary string
+  std::string text;         // its decoded text (may hold U+FFFD where a token cuts a character)
+  double probability = 0;   // softmax of the raw logits that chose it
+  int64_t position = 0;     // its sequence index once appended (S + k)
+  bool operator==(const AnswerToken&) const = default;
+};
+
+// `--answer`: the greedy answer and how it was made. Its maps are answer_maps.npy.
+struct AnswerRecord {
+  std::string text;
+  std::vector<AnswerToken> tokens;
+  bool stopped_on_eos = false;
+  int64_t max_new_tokens = 0;
+  double repetition_penalty = 1.0;     // applied (1 with --raw-argmax)
+  std::vector<int64_t> query_tokens;   // answer tokens averaged into maps.npy (answer queries only)
+  std::string strip_labels = "text";   // answer strips label tokens by "text" or, without a font, "index"
+  std::vector<int64_t> maps_shape;     // answer_maps.npy: [tokens, layers, merged_h, merged_w]
+  bool operator==(const AnswerRecord&) const = default;
+};
+
+// `--baseline-prompt`: the same query for a generic prompt, and maps.npy divided by its map.
+struct BaselineRecord {
+  std::string prompt;
+  std::vector<int64_t> token_ids;
+  std::vector<int64_t> query_positions;  // in the baseline prompt's sequence
+  double epsilon = 0;                    // relative = map / (baseline + epsilon)
+  std::vector<LayerStats> layers;        // the baseline map's statistics, in maps.npy order
+  std::vector<int64_t> maps_shape;       // relative_maps.npy: [layers, merged_h, merged_w]
+  bool operator==(const BaselineRecord&) const = default;
 };
 
 // Everything attention.json holds, typed. to_json() writes the documented document key for key;
@@ -112,6 +155,8 @@ struct RunRecord {
   std::vector<int64_t> maps_shape;     // [layers, merged_h, merged_w]
   std::optional<int64_t> focus_layer;
   std::optional<Prediction> prediction;
+  std::optional<AnswerRecord> answer;
+  std::optional<BaselineRecord> baseline;
   StageTimings timings;                // the same dictionary batch's summary.jsonl carries
   std::optional<double> peak_device_memory_mib;  // CUDA only
 
@@ -134,7 +179,8 @@ namespace output {
 torch::Tensor read_maps(const std::filesystem::path& dir, const RunRecord& record);
 
 // Writes one item's folder all-or-nothing: the constructor drops a stale attention.json (so the
-// folder stops counting as complete before anything in it changes); each write_* is atomic;
+// folder stops counting as complete before anything in it changes) and stale answer/relative maps
+// (whose presence would claim this run made them); each write_* is atomic;
 // commit() writes attention.json last. Files written by a writer destroyed without commit() are
 // removed, so a failure never leaves a folder that looks like a partial result.
 class RunFolderWriter {
@@ -147,10 +193,16 @@ class RunFolderWriter {
   void write_layer_image(int64_t layer, const cv::Mat& bgr);
   void write_grid_image(const cv::Mat& bgr);
   void write_maps(const torch::Tensor& maps);
+  void write_answer_maps(const torch::Tensor& maps);
+  void write_answer_strip(int64_t layer, const cv::Mat& bgr);
+  void write_relative_maps(const torch::Tensor& maps);
+  void write_relative_layer_image(int64_t layer, const cv::Mat& bgr);
   void commit(const RunRecord& record);
 
  private:
   std::filesystem::path dir_;
+  void write_jpeg(const std::string& name, const cv::Mat& bgr);
+  void write_npy(const std::string& name, const torch::Tensor& array);
   std::vector<std::filesystem::path> written_;
   bool committed_ = false;
 };

@@ -39,6 +39,7 @@ nlohmann::json summary_line(const BatchItemResult& r) {
                          {"output", r.item.out_dir.string()},
                          {"timings_ms", r.timings}};
   if (r.peak_device_memory_mib) line["peak_device_memory_mib"] = *r.peak_device_memory_mib;
+  if (r.answer) line["answer"] = *r.answer;
   return line;
 }
 
@@ -66,9 +67,11 @@ class ResultBook {
   size_t size() const { return results_.size(); }
 
   void record(size_t i, const std::string& status, const std::string& error, const StageTimings& timings,
-              std::optional<double> peak_device_memory_mib = std::nullopt) {
+              std::optional<double> peak_device_memory_mib = std::nullopt,
+              std::optional<std::string> answer = std::nullopt) {
     std::lock_guard<std::mutex> lock(mutex_);
     BatchItemResult& r = results_[i];
+    r.answer = std::move(answer);
     r.status = status;
     r.error = error;
     r.timings = timings;
@@ -178,7 +181,8 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan pl
         try {
           // The summary carries the timings attention.json carries: one dictionary per item.
           const RunRecord record = runner.write(job->item);
-          book.record(job->index, "ok", "", record.timings, record.peak_device_memory_mib);
+          book.record(job->index, "ok", "", record.timings, record.peak_device_memory_mib,
+                      record.answer ? std::optional<std::string>(record.answer->text) : std::nullopt);
         } catch (...) {
           book.record(job->index, "error", message_of(std::current_exception()), job->item.record.timings);
         }

@@ -46,8 +46,9 @@ fs::path default_model_path() {
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--model", f.model, "exported model (.pt); default: the bundled demo model")
       ->default_str(default_model_path().string());
-  cmd.add_option("--query", f.query, "attention rows: prompt | last | all | I,J,K | word:WORD")
-      ->capture_default_str();
+  cmd.add_option("--query", f.query,
+                 "attention rows: prompt | last | all | I,J,K | word:WORD | answer | answer:WORD | answer:I "
+                 "(default: prompt, or answer with --answer)");
   cmd.add_option("--layers", f.layers, "decoder layers: all | 4,8,12 | 0-5")->capture_default_str();
   cmd.add_option("--heads", f.heads, "head reduction: mean | max | a head index")->capture_default_str();
   cmd.add_option("--colormap", f.render.colormap, "jet | viridis | turbo | inferno")->capture_default_str();
@@ -63,11 +64,23 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--system-prompt", f.system_prompt, "system message (default: the model's)");
   cmd.add_flag("--no-predict", f.no_predict, "skip the next-token prediction; stops after the last requested layer");
   cmd.add_flag("--no-images", f.no_images, "write maps.npy and attention.json only");
+  cmd.add_flag("--answer", f.answer,
+               "generate the model's greedy answer and a map for every answer token (answer_maps.npy, "
+               "answer_strip_layer_XX.jpg); implied by an answer query, --max-new-tokens or --raw-argmax");
+  f.max_new_tokens_option = cmd.add_option("--max-new-tokens", f.max_new_tokens, "longest answer, in tokens")
+                                ->capture_default_str();
+  cmd.add_flag("--raw-argmax", f.raw_argmax,
+               "decode by plain argmax, without the checkpoint's repetition penalty (which generate() applies)");
+  f.baseline_option =
+      cmd.add_option("--baseline-prompt", f.baseline_prompt,
+                     std::string("also map the same query for this generic prompt and write relative_maps.npy = "
+                                 "map / baseline map; without TEXT: \"") + kDefaultBaselinePrompt + "\"")
+          ->expected(0, 1);
 }
 
 RunSpec run_spec_from(const SharedRunFlags& f) {
   RunSpec options;
-  options.query = parse_query_spec(f.query);
+  options.query = parse_query_spec(f.query.empty() ? "prompt" : f.query);
   options.layers = parse_layer_selection(f.layers);
   options.heads = parse_head_selection(f.heads);
   options.render = f.render;
@@ -77,6 +90,20 @@ RunSpec run_spec_from(const SharedRunFlags& f) {
   options.write_images = !f.no_images;
   if (f.min_pixels > 0) options.min_pixels = f.min_pixels;
   if (f.max_pixels > 0) options.max_pixels = f.max_pixels;
+  const bool max_given = f.max_new_tokens_option != nullptr && f.max_new_tokens_option->count() > 0;
+  const bool answer = f.answer || options.query.is_answer() || max_given || f.raw_argmax;
+  if (f.query.empty() && answer) options.query = parse_query_spec("answer");
+  if (answer) {
+    options.answer = AnswerSpec{};
+    options.answer->max_new_tokens = f.max_new_tokens;
+    options.answer->raw_argmax = f.raw_argmax;
+    if (options.answer->max_new_tokens < 1) {
+      throw Error(ErrorKind::Usage, "--max-new-tokens " + std::to_string(f.max_new_tokens) + ": need at least 1");
+    }
+  }
+  if (f.baseline_option != nullptr && f.baseline_option->count() > 0) {
+    options.baseline_prompt = f.baseline_prompt.empty() ? std::string(kDefaultBaselinePrompt) : f.baseline_prompt;
+  }
   return options;
 }
 

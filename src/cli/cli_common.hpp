@@ -24,7 +24,7 @@ struct SharedRunFlags {
   std::string model;
   std::string device = "auto";
   std::string dtype = "auto";
-  std::string query = "prompt";
+  std::string query;  // empty: "prompt", or "answer" with --answer
   std::string layers = "all";
   std::string heads = "mean";
   RenderOptions render;
@@ -33,6 +33,12 @@ struct SharedRunFlags {
   bool no_images = false;
   int64_t min_pixels = 0;
   int64_t max_pixels = 0;
+  bool answer = false;
+  int64_t max_new_tokens = 32;
+  const CLI::Option* max_new_tokens_option = nullptr;
+  bool raw_argmax = false;
+  std::string baseline_prompt;
+  const CLI::Option* baseline_option = nullptr;  // given at all (its value may be left out)
 };
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
 // Parses the option strings into typed values (Error(Usage) naming the flag for a bad one) and

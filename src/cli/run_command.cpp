@@ -1,5 +1,7 @@
 #include "cli/run_command.hpp"
 
+#include <algorithm>
+
 #include "log/log.hpp"
 #include "attnmap/run_folder.hpp"
 
@@ -35,10 +37,18 @@ void add_run_command(CLI::App& app, int& exit_code) {
                                   prepared.query_rows);
       }
       const RunRecord record = runner.write(runner.infer(std::move(prepared)));
-      if (record.prediction) {
+      if (record.answer) {
+        log::info("answer (" + std::to_string(record.answer->tokens.size()) + " tokens" +
+                  (record.answer->stopped_on_eos ? "" : ", stopped at --max-new-tokens") + "): '" +
+                  record.answer->text + "'");
+      } else if (record.prediction) {
         log::info("next token: '" + record.prediction->text + "' (p=" + log::fixed(record.prediction->probability, 3) + ")");
       }
-      if (record.focus_layer) {
+      // Point at the focus layer's image only when this run wrote it.
+      const bool focus_written = record.focus_layer && spec.write_images &&
+                                 std::any_of(record.layers.begin(), record.layers.end(),
+                                             [&](const LayerStats& s) { return s.layer == *record.focus_layer; });
+      if (focus_written) {
         log::info("the model's focus layer is " + std::to_string(*record.focus_layer) + ": see " +
                   output::layer_file_name(*record.focus_layer));
       }

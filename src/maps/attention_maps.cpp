@@ -1,5 +1,8 @@
 #include "maps/attention_maps.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "attnmap/error.hpp"
 
 namespace attnmap {
@@ -25,6 +28,31 @@ double map_entropy(const torch::Tensor& map) {
   if (total <= 0) return 0.0;
   const torch::Tensor p = m / total;
   return -(p * torch::where(p > 0, p.log(), torch::zeros_like(p))).sum().item<double>();
+}
+
+std::vector<torch::Tensor> mean_over_queries(const std::vector<torch::Tensor>& rows) {
+  std::vector<torch::Tensor> out;
+  out.reserve(rows.size());
+  for (const torch::Tensor& layer : rows) out.push_back(layer.mean(1, /*keepdim=*/true));
+  return out;
+}
+
+double top_share(const torch::Tensor& map, double fraction) {
+  const torch::Tensor m = map.to(torch::kFloat64).clamp_min(0).flatten();
+  const double total = m.sum().item<double>();
+  if (total <= 0) return 0.0;
+  const int64_t k = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(fraction * static_cast<double>(m.numel()))));
+  return std::get<0>(m.topk(std::min(k, m.numel()))).sum().item<double>() / total;
+}
+
+std::vector<LayerStats> layer_stats(const std::vector<int64_t>& layers, const torch::Tensor& maps) {
+  std::vector<LayerStats> stats;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const torch::Tensor map = maps[static_cast<int64_t>(i)];
+    stats.push_back({layers[i], map.min().item<double>(), map.max().item<double>(),
+                     map.to(torch::kFloat64).sum().item<double>(), map_entropy(map), top_share(map)});
+  }
+  return stats;
 }
 
 }  // namespace attnmap

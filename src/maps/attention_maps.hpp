@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnmap/run_folder.hpp"
+
 namespace attnmap {
 
 // rows: per layer float32 [H', 1, S] (queries already averaged). Picks head `head` (or the only
@@ -13,6 +15,16 @@ namespace attnmap {
 // the merged grid (raster order). Returns float32 [layers, merged_h, merged_w].
 torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
                          int64_t merged_h, int64_t merged_w);
+
+// Rows of several queries [H', Q, S] (per layer) averaged over the queries: [H', 1, S].
+std::vector<torch::Tensor> mean_over_queries(const std::vector<torch::Tensor>& rows);
+
+// Share of the non-negative map's mass on its top `fraction` of cells (at least one cell); 0 for an
+// all-zero map.
+double top_share(const torch::Tensor& map, double fraction = 0.01);
+
+// min, max, sum, entropy and top-1% share of every map of maps [layers, h, w], labelled with `layers`.
+std::vector<LayerStats> layer_stats(const std::vector<int64_t>& layers, const torch::Tensor& maps);
 
 // Shannon entropy (nats) of a non-negative map renormalised to sum 1; 0 for an all-zero map.
 double map_entropy(const torch::Tensor& map);

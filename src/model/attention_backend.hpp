@@ -23,6 +23,12 @@ class AttentionBackend {
   // One forward of the loaded model, results as float32 on the CPU. Throws Error(Resource) when it
   // runs out of device memory (the cached blocks handed back first), Error(Internal) otherwise.
   virtual AttentionResult run(const ModelInputs& inputs, const AttentionRequest& request) = 0;
+
+  // Generation's two calls (Model::prefill, Model::decode_step), with the same errors; Error(Model)
+  // when the export predates them.
+  virtual AttentionResult prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache) = 0;
+  virtual AttentionResult decode_step(int64_t token, const torch::Tensor& position_ids, DecodeCache& cache,
+                                      const std::vector<int64_t>& layers, HeadReduce head_reduce) = 0;
 };
 
 }  // namespace attnmap

@@ -37,6 +37,10 @@ class Family {
   virtual torch::Tensor position_ids(const std::vector<int64_t>& ids,
                                      const std::vector<std::array<int64_t, 3>>& merged_grids) const = 0;
 
+  // The position_ids of the token at sequence index `index` (>= S) while generating, for a prompt
+  // whose forward took `prompt_position_ids` ([3, S] for M-RoPE): decode_step's position input.
+  virtual torch::Tensor decode_position_ids(const torch::Tensor& prompt_position_ids, int64_t index) const = 0;
+
   // The export's image preprocessing (before any --min-pixels/--max-pixels override).
   virtual PreprocessParams preprocess_params() const = 0;
 

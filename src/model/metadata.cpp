@@ -91,6 +91,11 @@ ModelMetadata ModelMetadata::parse(const std::string& json_text, const std::stri
   if (doc.contains("focus_layer") && doc["focus_layer"].is_number_integer()) {
     m.focus_layer = doc["focus_layer"].get<int>();
   }
+  const json& generation = object_at(doc, "generation", source);
+  m.generation.eos_token_ids = value_at<std::vector<int64_t>>(generation, "eos_token_ids", source, "generation");
+  m.generation.repetition_penalty = value_at<double>(generation, "repetition_penalty", source, "generation");
+  if (m.generation.eos_token_ids.empty()) fail(source, "metadata field 'generation.eos_token_ids' is empty");
+  if (!(m.generation.repetition_penalty > 0)) fail(source, "metadata field 'generation.repetition_penalty' is not positive");
   return m;
 }
 

@@ -99,4 +99,18 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
   return result;
 }
 
+AttentionResult Model::prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache) {
+  reset_peak_device_memory(device_);
+  AttentionResult result = backend_->prefill(inputs, request, cache);
+  result.peak_device_memory_bytes = peak_device_memory_bytes(device_);
+  return result;
+}
+
+AttentionResult Model::decode_step(int64_t token, const torch::Tensor& position_ids, DecodeCache& cache,
+                                   const std::vector<int64_t>& layers, HeadReduce head_reduce) {
+  AttentionResult result = backend_->decode_step(token, position_ids, cache, layers, head_reduce);
+  result.peak_device_memory_bytes = peak_device_memory_bytes(device_);
+  return result;
+}
+
 }  // namespace attnmap

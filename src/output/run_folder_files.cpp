@@ -14,6 +14,10 @@ std::string layer_file_name(int64_t layer) {
   return name;
 }
 
+std::string answer_strip_file_name(int64_t layer) { return "answer_strip_" + layer_file_name(layer); }
+
+std::string relative_layer_file_name(int64_t layer) { return "relative_" + layer_file_name(layer); }
+
 std::string summary_file_name(const Shard& shard) {
   if (shard.count <= 1) return kSummaryFile;
   return "summary.shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".jsonl";

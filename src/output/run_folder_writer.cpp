@@ -15,6 +15,8 @@ RunFolderWriter::RunFolderWriter(fs::path dir) : dir_(std::move(dir)) {
   // A stale attention.json would mark the folder complete while its other files change.
   std::error_code ignored;
   fs::remove(dir_ / kAttentionFile, ignored);
+  fs::remove(dir_ / kAnswerMapsFile, ignored);
+  fs::remove(dir_ / kRelativeMapsFile, ignored);
 }
 
 RunFolderWriter::~RunFolderWriter() {
@@ -23,22 +25,28 @@ RunFolderWriter::~RunFolderWriter() {
   for (const fs::path& path : written_) fs::remove(path, ignored);
 }
 
-void RunFolderWriter::write_layer_image(int64_t layer, const cv::Mat& bgr) {
-  const fs::path file = dir_ / layer_file_name(layer);
+void RunFolderWriter::write_jpeg(const std::string& name, const cv::Mat& bgr) {
+  const fs::path file = dir_ / name;
   written_.push_back(file);
   write_jpeg_atomically(file, bgr);
 }
 
-void RunFolderWriter::write_grid_image(const cv::Mat& bgr) {
-  const fs::path file = dir_ / kGridFile;
+void RunFolderWriter::write_npy(const std::string& name, const torch::Tensor& array) {
+  const fs::path file = dir_ / name;
   written_.push_back(file);
-  write_jpeg_atomically(file, bgr);
+  save_npy(file, array);
 }
 
-void RunFolderWriter::write_maps(const torch::Tensor& maps) {
-  const fs::path file = dir_ / kMapsFile;
-  written_.push_back(file);
-  save_npy(file, maps);
+void RunFolderWriter::write_layer_image(int64_t layer, const cv::Mat& bgr) { write_jpeg(layer_file_name(layer), bgr); }
+void RunFolderWriter::write_grid_image(const cv::Mat& bgr) { write_jpeg(kGridFile, bgr); }
+void RunFolderWriter::write_maps(const torch::Tensor& maps) { write_npy(kMapsFile, maps); }
+void RunFolderWriter::write_answer_maps(const torch::Tensor& maps) { write_npy(kAnswerMapsFile, maps); }
+void RunFolderWriter::write_answer_strip(int64_t layer, const cv::Mat& bgr) {
+  write_jpeg(answer_strip_file_name(layer), bgr);
+}
+void RunFolderWriter::write_relative_maps(const torch::Tensor& maps) { write_npy(kRelativeMapsFile, maps); }
+void RunFolderWriter::write_relative_layer_image(int64_t layer, const cv::Mat& bgr) {
+  write_jpeg(relative_layer_file_name(layer), bgr);
 }
 
 void RunFolderWriter::commit(const RunRecord& record) {

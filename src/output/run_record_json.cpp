@@ -13,10 +13,15 @@ int RunRecord::recorded_model_layers() const {
 
 nlohmann::ordered_json RunRecord::to_json() const {
   using json = nlohmann::ordered_json;
-  json layer_list = json::array();
-  for (const LayerStats& s : layers) {
-    layer_list.push_back({{"layer", s.layer}, {"min", s.min}, {"max", s.max}, {"sum", s.sum}, {"entropy", s.entropy}});
-  }
+  const auto layer_list_of = [](const std::vector<LayerStats>& stats) {
+    json list = json::array();
+    for (const LayerStats& s : stats) {
+      list.push_back({{"layer", s.layer}, {"min", s.min}, {"max", s.max}, {"sum", s.sum}, {"entropy", s.entropy},
+                      {"top1_share", s.top1_share}});
+    }
+    return list;
+  };
+  const json layer_list = layer_list_of(layers);
   json doc = {
       {"schema_version", kAttentionSchemaVersion},
       {"attnmap_version", attnmap_version},
@@ -66,6 +71,30 @@ nlohmann::ordered_json RunRecord::to_json() const {
                          {"token", prediction->token},
                          {"text", prediction->text},
                          {"probability", prediction->probability}};
+  }
+  if (answer) {
+    json tokens = json::array();
+    for (const AnswerToken& t : answer->tokens) {
+      tokens.push_back({{"id", t.id}, {"token", t.token}, {"text", t.text}, {"probability", t.probability},
+                        {"position", t.position}});
+    }
+    doc["answer"] = {{"text", answer->text},
+                     {"tokens", tokens},
+                     {"stopped_on_eos", answer->stopped_on_eos},
+                     {"max_new_tokens", answer->max_new_tokens},
+                     {"repetition_penalty", answer->repetition_penalty},
+                     {"query_tokens", answer->query_tokens},
+                     {"strip_labels", answer->strip_labels},
+                     {"maps", {{"file", output::kAnswerMapsFile}, {"shape", answer->maps_shape}, {"dtype", "float32"}}}};
+  }
+  if (baseline) {
+    doc["baseline"] = {{"prompt", baseline->prompt},
+                       {"token_ids", baseline->token_ids},
+                       {"query_positions", baseline->query_positions},
+                       {"epsilon", baseline->epsilon},
+                       {"layers", layer_list_of(baseline->layers)},
+                       {"relative_maps",
+                        {{"file", output::kRelativeMapsFile}, {"shape", baseline->maps_shape}, {"dtype", "float32"}}}};
   }
   return doc;
 }

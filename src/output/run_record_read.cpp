@@ -167,6 +167,64 @@ void check_model_metadata(const json& doc, const Fields& f) {
 
 }  // namespace
 
+namespace {
+
+// A list of objects, capped: an answer has at most a few thousand tokens, a model a few hundred layers.
+const json& array_at(const json& o, const char* key, const std::string& where, const Fields& f, size_t cap) {
+  if (!o.contains(key) || !o[key].is_array()) throw f.corrupt("lacks the array '" + where + key + "'");
+  if (o[key].size() > cap) {
+    throw f.corrupt("has " + std::to_string(o[key].size()) + " entries in '" + where + key + "', more than " +
+                    std::to_string(cap));
+  }
+  return o[key];
+}
+
+AnswerRecord read_answer(const json& a, const Fields& f) {
+  AnswerRecord answer;
+  f.read(a, "text", "answer.", answer.text);
+  for (const json& t : array_at(a, "tokens", "answer.", f, 1u << 20)) {
+    if (!t.is_object()) throw f.corrupt("has an 'answer.tokens[]' entry that is not an object");
+    AnswerToken token;
+    token.id = f.required_int(t, "id", "answer.tokens[].");
+    f.read(t, "token", "answer.tokens[].", token.token);
+    f.read(t, "text", "answer.tokens[].", token.text);
+    f.read(t, "probability", "answer.tokens[].", token.probability);
+    f.read(t, "position", "answer.tokens[].", token.position);
+    answer.tokens.push_back(token);
+  }
+  f.read(a, "stopped_on_eos", "answer.", answer.stopped_on_eos);
+  f.read(a, "max_new_tokens", "answer.", answer.max_new_tokens);
+  f.read(a, "repetition_penalty", "answer.", answer.repetition_penalty);
+  f.read(a, "query_tokens", "answer.", answer.query_tokens);
+  f.read(a, "strip_labels", "answer.", answer.strip_labels);
+  if (const json* maps = f.object(a, "maps", "answer.")) f.read(*maps, "shape", "answer.maps.", answer.maps_shape);
+  return answer;
+}
+
+BaselineRecord read_baseline(const json& b, const Fields& f) {
+  BaselineRecord baseline;
+  f.read(b, "prompt", "baseline.", baseline.prompt);
+  f.read(b, "token_ids", "baseline.", baseline.token_ids);
+  f.read(b, "query_positions", "baseline.", baseline.query_positions);
+  f.read(b, "epsilon", "baseline.", baseline.epsilon);
+  for (const json& entry : array_at(b, "layers", "baseline.", f, static_cast<size_t>(kMaxLayers))) {
+    LayerStats s;
+    s.layer = f.required_int(entry, "layer", "baseline.layers[].");
+    f.read(entry, "min", "baseline.layers[].", s.min);
+    f.read(entry, "max", "baseline.layers[].", s.max);
+    f.read(entry, "sum", "baseline.layers[].", s.sum);
+    f.read(entry, "entropy", "baseline.layers[].", s.entropy);
+    f.read(entry, "top1_share", "baseline.layers[].", s.top1_share);
+    baseline.layers.push_back(s);
+  }
+  if (const json* maps = f.object(b, "relative_maps", "baseline.")) {
+    f.read(*maps, "shape", "baseline.relative_maps.", baseline.maps_shape);
+  }
+  return baseline;
+}
+
+}  // namespace
+
 RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
   const Fields f(file);
   if (!doc.is_object()) throw f.corrupt("is not a JSON object");
@@ -212,6 +270,7 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
     f.read(entry, "max", "layers[].", s.max);
     f.read(entry, "sum", "layers[].", s.sum);
     f.read(entry, "entropy", "layers[].", s.entropy);
+    f.read(entry, "top1_share", "layers[].", s.top1_share);
     r.layers.push_back(s);
   }
   check_model_metadata(doc, f);
@@ -277,6 +336,8 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
     f.read(*p, "probability", "prediction.", pred.probability);
     r.prediction = pred;
   }
+  if (const json* a = f.object(doc, "answer", "")) r.answer = read_answer(*a, f);
+  if (const json* b = f.object(doc, "baseline", "")) r.baseline = read_baseline(*b, f);
   if (const json* timings = f.object(doc, "timings_ms", "")) {
     for (const auto& [stage, ms] : timings->items()) {
       if (!ms.is_number()) throw f.corrupt("has 'timings_ms." + stage.substr(0, 40) + "' that is not a number");

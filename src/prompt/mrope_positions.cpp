@@ -38,4 +38,16 @@ torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_
   return positions;
 }
 
+torch::Tensor mrope_decode_position_ids(const torch::Tensor& prompt_position_ids, int64_t index) {
+  const int64_t seq = prompt_position_ids.size(-1);
+  if (index < seq) {
+    throw Error(ErrorKind::Internal, "decode position " + std::to_string(index) + " lies inside the prompt of " +
+                                         std::to_string(seq) + " tokens");
+  }
+  // An image of merged h x w tokens advances the positions by max(h, w) only, so the positions run
+  // behind the token count; generation continues from where the prompt's positions ended.
+  const int64_t rope_delta = prompt_position_ids.max().item<int64_t>() + 1 - seq;
+  return torch::full({3, 1}, index + rope_delta, torch::kInt64);
+}
+
 }  // namespace attnmap

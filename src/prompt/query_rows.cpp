@@ -29,26 +29,37 @@ std::string token_bytes(const Tokenizer& tokenizer, int64_t id) {
   return bytes ? std::move(*bytes) : token;  // an added token stands for its own text, as in decode()
 }
 
-// Rows of the tokens of the user's text that overlap the first case-insensitive (ASCII) occurrence
-// of word. The tokens spell the prompt after the tokenizer's NFC, so the word is normalised too.
-std::vector<int64_t> word_rows(const std::string& spec, const std::string& word, const ChatPrompt& p,
-                               const Tokenizer& tokenizer) {
+// Indices (into `ids`) of the tokens that overlap the first case-insensitive (ASCII) occurrence of
+// `word` in the bytes the tokens spell, or an empty list. The tokens spell their text after the
+// tokenizer's NFC, so the word is normalised too.
+std::vector<int64_t> tokens_spelling(const std::string& word, const std::vector<int64_t>& ids,
+                                     const Tokenizer& tokenizer) {
   std::string text;
-  std::vector<size_t> ends;  // byte end of each prompt token in `text`
-  for (int64_t i = p.prompt_start; i < p.prompt_end; ++i) {
-    text += token_bytes(tokenizer, p.ids[static_cast<size_t>(i)]);
+  std::vector<size_t> ends;  // byte end of each token in `text`
+  for (const int64_t id : ids) {
+    text += token_bytes(tokenizer, id);
     ends.push_back(text.size());
   }
   std::string storage;
   const std::string wanted = lower_ascii(std::string(attnmap::tokenizer::nfc(word, storage)));
   const size_t at = lower_ascii(text).find(wanted);
-  if (at == std::string::npos) bad_spec(spec, "the prompt does not contain '" + word + "'");
-  std::vector<int64_t> rows;
+  std::vector<int64_t> found;
+  if (at == std::string::npos) return found;
   size_t begin = 0;
   for (size_t k = 0; k < ends.size(); ++k) {
-    if (begin < at + wanted.size() && ends[k] > at) rows.push_back(p.prompt_start + static_cast<int64_t>(k));
+    if (begin < at + wanted.size() && ends[k] > at) found.push_back(static_cast<int64_t>(k));
     begin = ends[k];
   }
+  return found;
+}
+
+// Rows of the tokens of the user's text that spell `word`.
+std::vector<int64_t> word_rows(const std::string& spec, const std::string& word, const ChatPrompt& p,
+                               const Tokenizer& tokenizer) {
+  const std::vector<int64_t> prompt_ids(p.ids.begin() + p.prompt_start, p.ids.begin() + p.prompt_end);
+  std::vector<int64_t> rows = tokens_spelling(word, prompt_ids, tokenizer);
+  if (rows.empty()) bad_spec(spec, "the prompt does not contain '" + word + "'");
+  for (int64_t& row : rows) row += p.prompt_start;
   return rows;
 }
 
@@ -87,9 +98,45 @@ std::vector<int64_t> resolve_query_rows(const QuerySpec& query, const ChatPrompt
     case QuerySpec::Kind::Rows:
       rows = explicit_rows(spec, query.rows, seq_len);
       break;
+    case QuerySpec::Kind::Answer:
+    case QuerySpec::Kind::AnswerWord:
+    case QuerySpec::Kind::AnswerIndex:
+      throw Error(ErrorKind::Internal, "--query '" + spec + "' names answer tokens, not prompt rows");
   }
   if (rows.empty()) bad_spec(spec, "it selects no token");
   return rows;
+}
+
+std::vector<int64_t> resolve_answer_tokens(const QuerySpec& query, const std::vector<int64_t>& answer_ids,
+                                           const Tokenizer& tokenizer) {
+  const std::string spec = query.text();
+  const int64_t n = static_cast<int64_t>(answer_ids.size());
+  const std::string answer = "the answer '" + tokenizer.decode(answer_ids) + "' (" + std::to_string(n) + " tokens)";
+  std::vector<int64_t> tokens;
+  switch (query.kind) {
+    case QuerySpec::Kind::Answer:
+      for (int64_t k = 0; k < n; ++k) tokens.push_back(k);
+      break;
+    case QuerySpec::Kind::AnswerWord:
+      tokens = tokens_spelling(query.word, answer_ids, tokenizer);
+      if (tokens.empty()) {
+        throw Error(ErrorKind::Usage, "--query '" + spec + "': " + answer + " does not contain '" + query.word +
+                                          "'; use --query answer, or a word of the answer");
+      }
+      break;
+    case QuerySpec::Kind::AnswerIndex: {
+      const int64_t k = query.rows.empty() ? 0 : query.rows.front();
+      if (k < -n || k >= n) {
+        throw Error(ErrorKind::Usage, "--query '" + spec + "': " + answer + " has no token " + std::to_string(k) +
+                                          " (valid: 0.." + std::to_string(n - 1) + " or negative from the end)");
+      }
+      tokens.push_back(k < 0 ? k + n : k);
+      break;
+    }
+    default:
+      throw Error(ErrorKind::Internal, "--query '" + spec + "' names prompt rows, not answer tokens");
+  }
+  return tokens;
 }
 
 }  // namespace attnmap

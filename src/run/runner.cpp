@@ -1,5 +1,8 @@
 // The three stages of one item. The Runner holds the typed options checked against the model;
 // files are written only by write(), through the output module.
+#include <algorithm>
+
+#include "attnmap/answer.hpp"
 #include "maps/attention_maps.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run.hpp"
@@ -29,7 +32,34 @@ Runner::Runner(std::shared_ptr<Model> model, RunSpec options)
   // Resolved once, here, so that a layer the model lacks fails before any image is read.
   const std::vector<int> layers = options_.layers.resolve(model_->metadata().text.num_hidden_layers);
   layers_.assign(layers.begin(), layers.end());
+  if (options_.query.is_answer() && !options_.answer) {
+    throw Error(ErrorKind::Usage, "--query '" + options_.query.text() + "' maps answer tokens; add --answer");
+  }
+  if (options_.answer && options_.answer->max_new_tokens < 1) {
+    throw Error(ErrorKind::Usage, "--max-new-tokens " + std::to_string(options_.answer->max_new_tokens) +
+                                      ": need at least 1");
+  }
+  if (options_.baseline_prompt && options_.baseline_prompt->empty()) {
+    throw Error(ErrorKind::Usage, "--baseline-prompt is empty; give a text or leave the value out for the default");
+  }
 }
+
+namespace {
+
+// The rows of the baseline prompt that stand for the user's query: the same kind for prompt, last
+// and all; for positions, words and answer tokens (which need not exist in the baseline) the prompt's
+// last row, the one that starts the answer (the choice of "MLLMs know where to look").
+QuerySpec baseline_query(const QuerySpec& query) {
+  if (query.kind == QuerySpec::Kind::Prompt || query.kind == QuerySpec::Kind::Last ||
+      query.kind == QuerySpec::Kind::All) {
+    return query;
+  }
+  QuerySpec last;
+  last.kind = QuerySpec::Kind::Last;
+  return last;
+}
+
+}  // namespace
 
 PreparedItem Runner::prepare(const RunItem& item) const {
   Stopwatch clock;
@@ -52,39 +82,115 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const int64_t image_tokens = p.image.grid_t * merged_h * merged_w;
   p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt);
   p.layers = layers_;
-  p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
-  p.inputs.input_ids = torch::tensor(p.prompt.ids, torch::kInt64);
-  p.inputs.pixel_values = p.image.pixel_values;
-  p.inputs.image_grid_thw = p.image.image_grid_thw;
-  p.inputs.position_ids = model_->family().position_ids(p.prompt.ids, {{p.image.grid_t, merged_h, merged_w}});
+  if (!options_.query.is_answer()) p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
+  const auto inputs_for = [&](const ChatPrompt& prompt) {
+    ModelInputs in;
+    in.input_ids = torch::tensor(prompt.ids, torch::kInt64);
+    in.pixel_values = p.image.pixel_values;
+    in.image_grid_thw = p.image.image_grid_thw;
+    in.position_ids = model_->family().position_ids(prompt.ids, {{p.image.grid_t, merged_h, merged_w}});
+    return in;
+  };
+  p.inputs = inputs_for(p.prompt);
+  if (options_.baseline_prompt) {
+    p.baseline_prompt = model_->family().build_chat_prompt(model_->tokenizer(), *options_.baseline_prompt,
+                                                           image_tokens, options_.system_prompt);
+    p.baseline_inputs = inputs_for(*p.baseline_prompt);
+    p.baseline_query_rows = resolve_query_rows(baseline_query(options_.query), *p.baseline_prompt, model_->tokenizer());
+  }
   p.timings["tokenize"] = clock.lap();
   return p;
 }
 
 InferredItem Runner::infer(PreparedItem prepared) {
   Stopwatch clock;
+  const ModelMetadata& meta = model_->metadata();
+  const int64_t merge = meta.vision.spatial_merge_size;
+  const int64_t merged_h = prepared.image.grid_h / merge, merged_w = prepared.image.grid_w / merge;
+  const auto to_maps = [&](const std::vector<torch::Tensor>& rows, const ChatPrompt& prompt) {
+    return image_maps(rows, single_head_, prompt.image_start, prompt.image_end, merged_h, merged_w);
+  };
   AttentionRequest request;
   request.layers = prepared.layers;
   request.query_rows = prepared.query_rows;
   request.head_reduce = head_reduce_;
   request.mean_queries = true;
   request.return_logits = options_.predict;
-  AttentionResult result = model_->attention(prepared.inputs, request);
-  prepared.timings["forward"] = clock.lap();
 
-  const ModelMetadata& meta = model_->metadata();
-  const int64_t merge = meta.vision.spatial_merge_size;
   InferredItem out;
-  out.maps = image_maps(result.layers, single_head_, prepared.prompt.image_start, prepared.prompt.image_end,
-                        prepared.image.grid_h / merge, prepared.image.grid_w / merge);
   RunRecord& r = out.record;
-  for (size_t i = 0; i < prepared.layers.size(); ++i) {
-    const torch::Tensor map = out.maps[static_cast<int64_t>(i)];
-    r.layers.push_back({prepared.layers[i], map.min().item<double>(), map.max().item<double>(),
-                        map.to(torch::kFloat64).sum().item<double>(), map_entropy(map)});
+  torch::Tensor logits;
+  std::optional<int64_t> peak_bytes;
+  if (!options_.answer) {
+    AttentionResult result = model_->attention(prepared.inputs, request);
+    prepared.timings["forward"] = clock.lap();
+    out.maps = to_maps(result.layers, prepared.prompt);
+    logits = result.logits;
+    peak_bytes = result.peak_device_memory_bytes;
+  } else {
+    GenerationSettings settings;
+    settings.max_new_tokens = options_.answer->max_new_tokens;
+    settings.repetition_penalty = options_.answer->raw_argmax ? 1.0 : meta.generation.repetition_penalty;
+    settings.eos_token_ids = meta.generation.eos_token_ids;
+    std::vector<torch::Tensor> token_maps;  // each [layers, h, w]: the rows are reduced as they come
+    const GreedyAnswer answer = generate_greedy_answer(
+        *model_, prepared.inputs, request, settings,
+        [&](size_t k, const AnswerStep&, const std::vector<torch::Tensor>& rows) {
+          std::vector<torch::Tensor> one_query;
+          for (const torch::Tensor& row : rows) one_query.push_back(row.unsqueeze(1));  // [H', 1, S + k]
+          token_maps.push_back(to_maps(one_query, prepared.prompt));
+          if (k == 0) prepared.timings["forward"] = clock.lap();  // the prefill
+        });
+    prepared.timings["generate"] = clock.lap();
+    out.answer_maps = torch::stack(token_maps).contiguous();
+    logits = answer.prompt_logits;
+    peak_bytes = answer.peak_device_memory_bytes;
+
+    AnswerRecord a;
+    std::vector<int64_t> ids;
+    for (const AnswerStep& step : answer.tokens) {
+      ids.push_back(step.id);
+      a.tokens.push_back({step.id, model_->tokenizer().id_to_token(step.id), model_->tokenizer().decode({step.id}),
+                          step.probability, step.position});
+    }
+    a.text = model_->tokenizer().decode(ids);
+    a.stopped_on_eos = answer.stopped_on_eos;
+    a.max_new_tokens = settings.max_new_tokens;
+    a.repetition_penalty = settings.repetition_penalty;
+    a.maps_shape = out.answer_maps.sizes().vec();
+    if (options_.query.is_answer()) {
+      a.query_tokens = resolve_answer_tokens(options_.query, ids, model_->tokenizer());
+      out.maps = out.answer_maps.index_select(0, torch::tensor(a.query_tokens, torch::kInt64)).mean(0).contiguous();
+    } else {
+      out.maps = to_maps(mean_over_queries(answer.prompt_rows), prepared.prompt);
+    }
+    r.answer = a;
   }
-  if (result.logits.defined()) {
-    const torch::Tensor probs = torch::softmax(result.logits.to(torch::kFloat64), 0);
+
+  if (prepared.baseline_prompt) {
+    AttentionRequest base = request;
+    base.query_rows = prepared.baseline_query_rows;
+    base.return_logits = false;
+    const AttentionResult result = model_->attention(prepared.baseline_inputs, base);
+    const torch::Tensor baseline_maps = to_maps(result.layers, *prepared.baseline_prompt);
+    out.relative_maps = (out.maps / (baseline_maps + kRelativeEpsilon)).to(torch::kFloat32).contiguous();
+    if (result.peak_device_memory_bytes) {
+      peak_bytes = std::max(peak_bytes.value_or(0), *result.peak_device_memory_bytes);
+    }
+    BaselineRecord b;
+    b.prompt = *options_.baseline_prompt;
+    b.token_ids = prepared.baseline_prompt->ids;
+    b.query_positions = prepared.baseline_query_rows;
+    b.epsilon = kRelativeEpsilon;
+    b.layers = layer_stats(prepared.layers, baseline_maps);
+    b.maps_shape = out.relative_maps.sizes().vec();
+    r.baseline = b;
+    prepared.timings["baseline"] = clock.lap();
+  }
+
+  r.layers = layer_stats(prepared.layers, out.maps);
+  if (options_.predict && logits.defined()) {
+    const torch::Tensor probs = torch::softmax(logits.to(torch::kFloat64), 0);
     Prediction pred;
     pred.token_id = probs.argmax().item<int64_t>();
     pred.probability = probs[pred.token_id].item<double>();
@@ -93,9 +199,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
     r.prediction = pred;
   }
   prepared.timings["maps"] = clock.lap();
-  if (result.peak_device_memory_bytes) {
-    r.peak_device_memory_mib = static_cast<double>(*result.peak_device_memory_bytes) / (1024.0 * 1024.0);
-  }
+  if (peak_bytes) r.peak_device_memory_mib = static_cast<double>(*peak_bytes) / (1024.0 * 1024.0);
 
   // The rest of the record: the run's settings and what prepare() worked out for this item.
   r.attnmap_version = ATTNMAP_VERSION;
@@ -128,6 +232,10 @@ InferredItem Runner::infer(PreparedItem prepared) {
   r.image_token_span = {prepared.prompt.image_start, prepared.prompt.image_end};
   r.prompt_token_span = {prepared.prompt.prompt_start, prepared.prompt.prompt_end};
   r.query_positions = prepared.query_rows;
+  if (r.answer) {
+    // An answer query's rows are the positions of the answer tokens it names.
+    for (const int64_t k : r.answer->query_tokens) r.query_positions.push_back(r.answer->tokens[static_cast<size_t>(k)].position);
+  }
   r.maps_shape = out.maps.sizes().vec();
   r.focus_layer = meta.focus_layer;
   r.timings = prepared.timings;
@@ -151,9 +259,35 @@ RunRecord Runner::write(const InferredItem& inferred) const {
       labels.push_back("layer " + std::to_string(record.layers[i].layer));
     }
     folder.write_grid_image(render_grid(inferred.original_rgb, maps, labels, options_.render));
+    if (record.answer) {
+      std::vector<std::string> token_labels;
+      for (const AnswerToken& t : record.answer->tokens) token_labels.push_back(t.text);
+      bool as_text = true;
+      for (size_t i = 0; i < record.layers.size(); ++i) {
+        std::vector<torch::Tensor> per_token;
+        for (int64_t k = 0; k < inferred.answer_maps.size(0); ++k) {
+          per_token.push_back(inferred.answer_maps[k][static_cast<int64_t>(i)]);
+        }
+        bool layer_as_text = true;
+        folder.write_answer_strip(record.layers[i].layer, render_answer_strip(inferred.original_rgb, per_token,
+                                                                              token_labels, options_.render,
+                                                                              &layer_as_text));
+        as_text = as_text && layer_as_text;
+      }
+      record.answer->strip_labels = as_text ? "text" : "index";
+    }
+    if (record.baseline) {
+      for (size_t i = 0; i < record.layers.size(); ++i) {
+        folder.write_relative_layer_image(
+            record.layers[i].layer,
+            render_overlay(inferred.original_rgb, inferred.relative_maps[static_cast<int64_t>(i)], options_.render));
+      }
+    }
   }
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);
+  if (inferred.answer_maps.defined()) folder.write_answer_maps(inferred.answer_maps);
+  if (inferred.relative_maps.defined()) folder.write_relative_maps(inferred.relative_maps);
   record.timings["write"] = clock.lap();
   double total = 0;
   for (const auto& [stage, ms] : record.timings) {

@@ -40,7 +40,9 @@ json valid_metadata() {
           {"preprocess",
            {{"patch_size", 14}, {"temporal_patch_size", 2}, {"merge_size", 2}, {"min_pixels", 3136},
             {"max_pixels", 50176}, {"image_mean", {0.5, 0.5, 0.5}}, {"image_std", {0.25, 0.25, 0.25}},
-            {"rescale_factor", 1.0 / 255}, {"resample", "bicubic"}, {"do_convert_rgb", true}}}};
+            {"rescale_factor", 1.0 / 255}, {"resample", "bicubic"}, {"do_convert_rgb", true}}},
+          {"generation", {{"source", "generation_config.json"}, {"eos_token_ids", {151645, 151643}},
+                          {"repetition_penalty", 1.05}}}};
 }
 
 fs::path work_dir() {
@@ -149,6 +151,16 @@ TEST(ModelFile, ReadsAValidMetadataDocument) {
   const ModelMetadata metadata = ModelFile::open(path).read_metadata();
   EXPECT_EQ(metadata.format_version, 2);
   EXPECT_EQ(metadata.model_family, "qwen2_5_vl");
+  EXPECT_EQ(metadata.generation.eos_token_ids, (std::vector<int64_t>{151645, 151643}));
+  EXPECT_DOUBLE_EQ(metadata.generation.repetition_penalty, 1.05);
+}
+
+TEST(ModelFile, RefusesGenerationWithoutEndTokensNamingTheField) {
+  json doc = valid_metadata();
+  doc["generation"]["eos_token_ids"] = json::array();
+  const fs::path path = write_archive("no_eos.pt", {{"attnmap/metadata.json", doc.dump()}});
+  const std::string message = error_of([&] { (void)ModelFile::open(path).read_metadata(); });
+  EXPECT_TRUE(contains(message, "generation.eos_token_ids") && contains(message, "re-export")) << message;
 }
 
 }  // namespace

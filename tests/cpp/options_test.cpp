@@ -74,6 +74,19 @@ TEST(Options, QuerySpec) {
   EXPECT_EQ(word.kind, Kind::Word);
   EXPECT_EQ(word.word, "Circle");
   EXPECT_EQ(word.text(), "word:Circle");
+  EXPECT_EQ(attnmap::parse_query_spec("answer").kind, Kind::Answer);
+  EXPECT_TRUE(attnmap::parse_query_spec("answer").is_answer());
+  EXPECT_FALSE(word.is_answer());
+  const attnmap::QuerySpec answer_word = attnmap::parse_query_spec("answer:猫");
+  EXPECT_EQ(answer_word.kind, Kind::AnswerWord);
+  EXPECT_EQ(answer_word.word, "猫");
+  EXPECT_EQ(answer_word.text(), "answer:猫");
+  const attnmap::QuerySpec answer_index = attnmap::parse_query_spec("answer:-2");
+  EXPECT_EQ(answer_index.kind, Kind::AnswerIndex);
+  EXPECT_EQ(answer_index.rows, (std::vector<int64_t>{-2}));
+  EXPECT_EQ(answer_index.text(), "answer:-2");
+  EXPECT_EQ(attnmap::parse_query_spec("answer:2b").kind, Kind::AnswerWord);  // not an integer: a word
+  expect_usage([] { attnmap::parse_query_spec("answer:"); }, {"--query", "nothing after 'answer:'"});
   expect_usage([] { attnmap::parse_query_spec("first"); }, {"--query 'first'", "unknown query", "word:WORD"});
   expect_usage([] { attnmap::parse_query_spec("5,x"); }, {"--query", "'x' is not a position"});
   expect_usage([] { attnmap::parse_query_spec("word:"); }, {"--query", "the word is empty"});

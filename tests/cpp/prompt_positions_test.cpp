@@ -110,3 +110,18 @@ TEST(MropePositions, TallImagesAndTwoImagesContinueFromTheMaximum) {
         << "axis " << axis;
   }
 }
+
+TEST(MropePositions, GenerationContinuesAfterThePromptsLargestPosition) {
+  constexpr int64_t T = 7;
+  // A 2x2 image advances the positions by 2 for its 4 tokens, so they run behind the token count.
+  const std::vector<int64_t> ids = {kVisionStart, kImagePad, kImagePad, kImagePad, kImagePad, kVisionEnd, T};
+  const torch::Tensor pos = attnmap::mrope_position_ids(ids, kImagePad, {std::array<int64_t, 3>{1, 2, 2}});
+  // Text resumes at 1 + 2 = 3: vision_end 3, T 4; S = 7, so rope_delta = 4 + 1 - 7 = -2.
+  EXPECT_EQ(pos.max().item<int64_t>(), 4);
+  for (const int64_t index : {7, 8, 20}) {
+    const torch::Tensor step = attnmap::mrope_decode_position_ids(pos, index);
+    ASSERT_EQ(step.sizes().vec(), (std::vector<int64_t>{3, 1}));
+    for (int axis = 0; axis < 3; ++axis) EXPECT_EQ(step[axis][0].item<int64_t>(), index - 2) << index;
+  }
+  EXPECT_THROW((void)attnmap::mrope_decode_position_ids(pos, 6), attnmap::Error);
+}

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "attnmap/error.hpp"
 #include "attnmap/prompt.hpp"
 #include "attnmap/tokenizer.hpp"
 #include "qwen_tokenizer_fixture.hpp"
@@ -47,6 +48,40 @@ TEST(QueryRows, WordIsMatchedAfterTheTokenizersNfc) {
   // HF: 'e\u0301t\u00e9' is one token with offsets (0, 4) in the original string.
   EXPECT_EQ(word_rows("e\u0301t\u00e9", "e\u0301"), (Rows{0}));
   EXPECT_EQ(word_rows("e\u0301t\u00e9", "\u00e9"), (Rows{0}));
+}
+
+// answer:WORD uses the same byte rule over the answer's tokens (the HF offsets above).
+std::vector<int64_t> answer_tokens(const std::string& answer, const std::string& query) {
+  return attnmap::resolve_answer_tokens(attnmap::parse_query_spec(query), qwen_tokenizer().encode(answer),
+                                        qwen_tokenizer());
+}
+
+std::string usage_error(const std::string& answer, const std::string& query) {
+  try {
+    (void)answer_tokens(answer, query);
+  } catch (const attnmap::Error& e) {
+    EXPECT_EQ(e.kind(), attnmap::ErrorKind::Usage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(AnswerTokens, WordIndexAndAll) {
+  EXPECT_EQ(answer_tokens("the star ⭐ here", "answer:⭐"), (Rows{2, 3}));
+  EXPECT_EQ(answer_tokens("the star ⭐ here", "answer:STAR"), (Rows{1}));
+  EXPECT_EQ(answer_tokens("coffee ☕ cup", "answer"), (Rows{0, 1, 2, 3}));
+  EXPECT_EQ(answer_tokens("coffee ☕ cup", "answer:0"), (Rows{0}));
+  EXPECT_EQ(answer_tokens("coffee ☕ cup", "answer:-1"), (Rows{3}));
+}
+
+TEST(AnswerTokens, MissingWordOrIndexIsOneLineNamingTheAnswer) {
+  const std::string word = usage_error("coffee ☕ cup", "answer:tea");
+  EXPECT_NE(word.find("--query 'answer:tea'"), std::string::npos) << word;
+  EXPECT_NE(word.find("'coffee ☕ cup'"), std::string::npos) << word;
+  EXPECT_NE(word.find("does not contain 'tea'"), std::string::npos) << word;
+  const std::string index = usage_error("coffee ☕ cup", "answer:4");
+  EXPECT_NE(index.find("has no token 4 (valid: 0..3"), std::string::npos) << index;
+  EXPECT_NE(usage_error("coffee ☕ cup", "answer:-5").find("has no token -5"), std::string::npos);
 }
 
 }  // namespace

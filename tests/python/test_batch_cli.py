@@ -415,3 +415,34 @@ def test_clashing_ids_with_control_characters_stay_one_line(attnmap_bin, folder,
     assert proc.returncode == 3, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert '"a\\n"' in proc.stderr and '"a\\r"' in proc.stderr
+
+
+def test_answer_batch_reports_answers_and_one_item_lacking_the_word_costs_no_other(attnmap_bin, tmp_path):
+    """`batch --query answer:green` over the demo scenes: the demo model answers the circle scenes
+    "green..." and the shape scene "triangle...", so that item alone fails (exit 2 is per item, the
+    batch goes on) and the others carry their answer in the summary and answer_maps.npy."""
+    import os
+
+    demo = os.environ.get("ATTNMAP_DEMO_MODEL")
+    if not demo or not os.path.exists(demo):
+        missing_build_output("the demo model is not built (ATTNMAP_DEMO_MODEL)")
+    examples = pathlib.Path(__file__).resolve().parents[2] / "examples"
+    manifest = tmp_path / "scenes.jsonl"
+    write_manifest(manifest, [{"image": str(examples / f"scene_{s}.png"), "prompt": (examples / f"scene_{s}.txt").read_text().strip()}
+                              for s in ("circle", "shape", "triangle")])
+    out = tmp_path / "out"
+    proc = batch(attnmap_bin, demo, "--images", manifest, "--out", out, "--query", "answer:green",
+                 "--max-new-tokens", 3, "--layers", "0,3")
+    assert proc.returncode != 0  # one item failed
+    lines = summary(out)
+    assert lines["scene_shape"]["status"] == "error"
+    assert "does not contain 'green'" in lines["scene_shape"]["error"]
+    assert not (out / "scene_shape" / "attention.json").exists()
+    for ok in ("scene_circle", "scene_triangle"):
+        line = lines[ok]
+        assert line["status"] == "ok", line
+        doc = json.loads((out / ok / "attention.json").read_text())
+        assert line["answer"] == doc["answer"]["text"] and "green" in line["answer"]
+        maps = np.load(out / ok / "answer_maps.npy")
+        assert maps.shape[:2] == (len(doc["answer"]["tokens"]), 2)
+        assert (out / ok / "answer_strip_layer_03.jpg").exists()

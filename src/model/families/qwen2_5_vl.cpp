@@ -23,6 +23,10 @@ class Qwen2_5_VL final : public Family {
     return mrope_position_ids(ids, metadata_.tokens.image_token_id, merged_grids);
   }
 
+  torch::Tensor decode_position_ids(const torch::Tensor& prompt_position_ids, int64_t index) const override {
+    return mrope_decode_position_ids(prompt_position_ids, index);
+  }
+
   PreprocessParams preprocess_params() const override { return PreprocessParams::from_json(metadata_.preprocess); }
 
   const SpecialTokens& special_tokens() const override { return metadata_.tokens; }

@@ -51,6 +51,15 @@ def _entropy(m: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def _top1_share(m: np.ndarray) -> float:
+    """Share of the mass on the top 1% cells (at least one), as docs/design.md defines top1_share."""
+    flat = np.sort(np.clip(m.astype(np.float64).ravel(), 0, None))[::-1]
+    total = float(flat.sum())
+    if total <= 0:
+        return 0.0
+    return float(flat[:max(1, -(-flat.size // 100))].sum() / total)
+
+
 def write_run(out: str | pathlib.Path, maps: np.ndarray | None = None, layers: Sequence[int] = DEFAULT_LAYERS,
               merged_h: int = 6, merged_w: int = 8, prompt: str = DEFAULT_PROMPT, seed: int = 0,
               image: str = "in.png") -> pathlib.Path:
@@ -85,7 +94,7 @@ def write_run(out: str | pathlib.Path, maps: np.ndarray | None = None, layers: S
         "prompt_token_span": {"start": 16 + merged_h * merged_w, "end": 17 + merged_h * merged_w},
         "query_positions": [16 + merged_h * merged_w],
         "layers": [{"layer": int(l), "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum()),
-                    "entropy": _entropy(m)} for l, m in zip(layers, maps)],
+                    "entropy": _entropy(m), "top1_share": _top1_share(m)} for l, m in zip(layers, maps)],
         "maps": {"file": "maps.npy", "shape": list(maps.shape), "dtype": "float32"},
         "focus_layer": None,
         "prediction": {"token_id": 1234, "token": "Ġred", "text": " red", "probability": 0.9},
