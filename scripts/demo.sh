@@ -8,4 +8,4 @@ scripts/build.sh attnmap demo_model   # the tests build in scripts/test.sh
 image=${1:-examples/scene_circle.png}
 prompt=${2:-What color is the circle?}
 build/attnmap run --image "$image" --prompt "$prompt" --out out/demo
-echo "heatmaps: out/demo/grid.jpg and out/demo/layer_*.jpg; raw maps: out/demo/maps.npy; details: out/demo/attention.json"
+echo "heatmaps: out/demo/grid.jpg and out/demo/layer_*.jpg; in a browser: out/demo/viewer.html; raw maps: out/demo/maps.npy; details: out/demo/attention.json"

@@ -44,6 +44,7 @@ struct RunSpec {
   RenderOptions render;                // colormap, alpha, blur
   bool predict = true;                 // also report the greedy next token (runs every layer)
   bool write_images = true;            // layer_XX.jpg and grid.jpg
+  bool write_viewer = true;            // viewer.html (keeps every head's rows of the prompt and answer tokens)
   std::optional<int64_t> min_pixels;   // override the model's preprocessing bounds
   std::optional<int64_t> max_pixels;
   std::string system_prompt;           // empty: the model's default
@@ -84,6 +85,11 @@ struct InferredItem {
   torch::Tensor maps;  // float32 [layers, merged_h, merged_w]
   torch::Tensor answer_maps;    // --answer: float32 [answer tokens, layers, merged_h, merged_w]
   torch::Tensor relative_maps;  // --baseline-prompt: float32 [layers, merged_h, merged_w]
+  // For viewer.html (write_viewer): per layer every head's rows of the prompt tokens [H, prompt, S];
+  // per answer token, per layer the row that chose it [H, S + k]; heads mean over the prompt tokens.
+  std::vector<torch::Tensor> viewer_prompt_rows;
+  std::vector<std::vector<torch::Tensor>> viewer_answer_rows;
+  torch::Tensor viewer_default_maps;
 };
 
 class Runner {

@@ -31,6 +31,8 @@ inline constexpr const char* kGridFile = "grid.jpg";
 inline constexpr const char* kSummaryFile = "summary.jsonl";    // batch --out, one shard
 inline constexpr const char* kAnswerMapsFile = "answer_maps.npy";      // --answer: [tokens, layers, h, w]
 inline constexpr const char* kRelativeMapsFile = "relative_maps.npy";  // --baseline-prompt: [layers, h, w]
+inline constexpr const char* kViewerFile = "viewer.html";              // the self-contained viewer (docs/viewer.md)
+inline constexpr const char* kIndexFile = "index.html";                // batch --out: one row per item
 
 // "layer_07.jpg": the overlay of decoder layer `layer`.
 std::string layer_file_name(int64_t layer);
@@ -38,6 +40,8 @@ std::string layer_file_name(int64_t layer);
 std::string answer_strip_file_name(int64_t layer);
 // "relative_layer_07.jpg": the relative map (map / baseline map) of decoder layer `layer`.
 std::string relative_layer_file_name(int64_t layer);
+// index.html, or index.shard-K-of-N.html for a shard of several (the batch's viewer index).
+std::string index_file_name(const Shard& shard);
 // summary.jsonl, or summary.shard-K-of-N.jsonl for a shard of several.
 std::string summary_file_name(const Shard& shard);
 
@@ -103,6 +107,15 @@ struct BaselineRecord {
   bool operator==(const BaselineRecord&) const = default;
 };
 
+// viewer.html as written: the detail the 20 MB budget kept, its size, what was dropped.
+struct ViewerRecord {
+  std::string file = "viewer.html";
+  std::string detail;  // full | no-head-per-query | no-per-query | maps-only
+  int64_t html_bytes = 0;
+  std::vector<std::string> notes;
+  bool operator==(const ViewerRecord&) const = default;
+};
+
 // Everything attention.json holds, typed. to_json() writes the documented document key for key;
 // from_json() checks every field it reads (type, range, size caps) and throws Error(Input) naming
 // the file and the field. Fields that older or hand-made files may lack (everything but
@@ -157,6 +170,7 @@ struct RunRecord {
   std::optional<Prediction> prediction;
   std::optional<AnswerRecord> answer;
   std::optional<BaselineRecord> baseline;
+  std::optional<ViewerRecord> viewer;
   StageTimings timings;                // the same dictionary batch's summary.jsonl carries
   std::optional<double> peak_device_memory_mib;  // CUDA only
 
@@ -180,7 +194,7 @@ torch::Tensor read_maps(const std::filesystem::path& dir, const RunRecord& recor
 
 // Writes one item's folder all-or-nothing: the constructor drops a stale attention.json (so the
 // folder stops counting as complete before anything in it changes) and stale answer/relative maps
-// (whose presence would claim this run made them); each write_* is atomic;
+// and viewer (whose presence would claim this run made them); each write_* is atomic;
 // commit() writes attention.json last. Files written by a writer destroyed without commit() are
 // removed, so a failure never leaves a folder that looks like a partial result.
 class RunFolderWriter {
@@ -197,6 +211,7 @@ class RunFolderWriter {
   void write_answer_strip(int64_t layer, const cv::Mat& bgr);
   void write_relative_maps(const torch::Tensor& maps);
   void write_relative_layer_image(int64_t layer, const cv::Mat& bgr);
+  void write_viewer(const std::string& html);
   void commit(const RunRecord& record);
 
  private:

@@ -7,6 +7,7 @@
 
 #include "io/atomic_file.hpp"
 #include "attnmap/batch.hpp"
+#include "batch/batch_index.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run_folder.hpp"
 #include "model/torch_failure.hpp"
@@ -202,7 +203,9 @@ BatchSummary run_batch(Runner& runner, const BatchOptions& options, BatchPlan pl
   for (auto& t : preparers) t.join();
   for (auto& t : writers) t.join();
   progress.finish();
-  return book.finish(clock.lap() / 1000.0);
+  BatchSummary summary = book.finish(clock.lap() / 1000.0);
+  if (runner.options().write_viewer) write_batch_index(summary, options.out_dir, options.shard);
+  return summary;
 }
 
 }  // namespace attnmap

@@ -63,7 +63,9 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--max-pixels", f.max_pixels, "upper bound of the resized image area, caps image tokens (default: model's)");
   cmd.add_option("--system-prompt", f.system_prompt, "system message (default: the model's)");
   cmd.add_flag("--no-predict", f.no_predict, "skip the next-token prediction; stops after the last requested layer");
-  cmd.add_flag("--no-images", f.no_images, "write maps.npy and attention.json only");
+  cmd.add_flag("--no-images", f.no_images, "write no JPEGs (layer, grid, strips)");
+  cmd.add_flag("--no-viewer", f.no_viewer,
+               "write no viewer.html (batch: no index.html); the forward then reduces heads itself");
   cmd.add_flag("--answer", f.answer,
                "generate the model's greedy answer and a map for every answer token (answer_maps.npy, "
                "answer_strip_layer_XX.jpg); implied by an answer query, --max-new-tokens or --raw-argmax");
@@ -88,6 +90,7 @@ RunSpec run_spec_from(const SharedRunFlags& f) {
   options.system_prompt = f.system_prompt;
   options.predict = !f.no_predict;
   options.write_images = !f.no_images;
+  options.write_viewer = !f.no_viewer;
   if (f.min_pixels > 0) options.min_pixels = f.min_pixels;
   if (f.max_pixels > 0) options.max_pixels = f.max_pixels;
   const bool max_given = f.max_new_tokens_option != nullptr && f.max_new_tokens_option->count() > 0;

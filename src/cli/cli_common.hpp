@@ -31,6 +31,7 @@ struct SharedRunFlags {
   std::string system_prompt;
   bool no_predict = false;
   bool no_images = false;
+  bool no_viewer = false;
   int64_t min_pixels = 0;
   int64_t max_pixels = 0;
   bool answer = false;

@@ -30,13 +30,6 @@ double map_entropy(const torch::Tensor& map) {
   return -(p * torch::where(p > 0, p.log(), torch::zeros_like(p))).sum().item<double>();
 }
 
-std::vector<torch::Tensor> mean_over_queries(const std::vector<torch::Tensor>& rows) {
-  std::vector<torch::Tensor> out;
-  out.reserve(rows.size());
-  for (const torch::Tensor& layer : rows) out.push_back(layer.mean(1, /*keepdim=*/true));
-  return out;
-}
-
 double top_share(const torch::Tensor& map, double fraction) {
   const torch::Tensor m = map.to(torch::kFloat64).clamp_min(0).flatten();
   const double total = m.sum().item<double>();

@@ -16,9 +16,6 @@ namespace attnmap {
 torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
                          int64_t merged_h, int64_t merged_w);
 
-// Rows of several queries [H', Q, S] (per layer) averaged over the queries: [H', 1, S].
-std::vector<torch::Tensor> mean_over_queries(const std::vector<torch::Tensor>& rows);
-
 // Share of the non-negative map's mass on its top `fraction` of cells (at least one cell); 0 for an
 // all-zero map.
 double top_share(const torch::Tensor& map, double fraction = 0.01);

@@ -18,6 +18,11 @@ std::string answer_strip_file_name(int64_t layer) { return "answer_strip_" + lay
 
 std::string relative_layer_file_name(int64_t layer) { return "relative_" + layer_file_name(layer); }
 
+std::string index_file_name(const Shard& shard) {
+  if (shard.count <= 1) return kIndexFile;
+  return "index.shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".html";
+}
+
 std::string summary_file_name(const Shard& shard) {
   if (shard.count <= 1) return kSummaryFile;
   return "summary.shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".jsonl";

@@ -17,6 +17,7 @@ RunFolderWriter::RunFolderWriter(fs::path dir) : dir_(std::move(dir)) {
   fs::remove(dir_ / kAttentionFile, ignored);
   fs::remove(dir_ / kAnswerMapsFile, ignored);
   fs::remove(dir_ / kRelativeMapsFile, ignored);
+  fs::remove(dir_ / kViewerFile, ignored);
 }
 
 RunFolderWriter::~RunFolderWriter() {
@@ -47,6 +48,12 @@ void RunFolderWriter::write_answer_strip(int64_t layer, const cv::Mat& bgr) {
 void RunFolderWriter::write_relative_maps(const torch::Tensor& maps) { write_npy(kRelativeMapsFile, maps); }
 void RunFolderWriter::write_relative_layer_image(int64_t layer, const cv::Mat& bgr) {
   write_jpeg(relative_layer_file_name(layer), bgr);
+}
+
+void RunFolderWriter::write_viewer(const std::string& html) {
+  const fs::path file = dir_ / kViewerFile;
+  written_.push_back(file);
+  write_file_atomically(file, html);
 }
 
 void RunFolderWriter::commit(const RunRecord& record) {

@@ -96,6 +96,10 @@ nlohmann::ordered_json RunRecord::to_json() const {
                        {"relative_maps",
                         {{"file", output::kRelativeMapsFile}, {"shape", baseline->maps_shape}, {"dtype", "float32"}}}};
   }
+  if (viewer) {
+    doc["viewer"] = {{"file", viewer->file}, {"detail", viewer->detail}, {"html_bytes", viewer->html_bytes},
+                     {"notes", viewer->notes}};
+  }
   return doc;
 }
 

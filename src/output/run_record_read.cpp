@@ -338,6 +338,14 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
   }
   if (const json* a = f.object(doc, "answer", "")) r.answer = read_answer(*a, f);
   if (const json* b = f.object(doc, "baseline", "")) r.baseline = read_baseline(*b, f);
+  if (const json* v = f.object(doc, "viewer", "")) {
+    ViewerRecord viewer;
+    f.read(*v, "file", "viewer.", viewer.file);
+    f.read(*v, "detail", "viewer.", viewer.detail);
+    f.read(*v, "html_bytes", "viewer.", viewer.html_bytes);
+    f.read(*v, "notes", "viewer.", viewer.notes);
+    r.viewer = viewer;
+  }
   if (const json* timings = f.object(doc, "timings_ms", "")) {
     for (const auto& [stage, ms] : timings->items()) {
       if (!ms.is_number()) throw f.corrupt("has 'timings_ms." + stage.substr(0, 40) + "' that is not a number");

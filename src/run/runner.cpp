@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "attnmap/answer.hpp"
+#include "attnmap/viewer.hpp"
 #include "maps/attention_maps.hpp"
+#include "run/viewer_page.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run.hpp"
 #include "attnmap/run_folder.hpp"
@@ -107,15 +109,43 @@ InferredItem Runner::infer(PreparedItem prepared) {
   const ModelMetadata& meta = model_->metadata();
   const int64_t merge = meta.vision.spatial_merge_size;
   const int64_t merged_h = prepared.image.grid_h / merge, merged_w = prepared.image.grid_w / merge;
-  const auto to_maps = [&](const std::vector<torch::Tensor>& rows, const ChatPrompt& prompt) {
-    return image_maps(rows, single_head_, prompt.image_start, prompt.image_end, merged_h, merged_w);
+  // rows [H', Q, S] per layer -> the --heads selection [1, Q, S] (as is when the forward reduced them).
+  const auto select_heads = [&](const torch::Tensor& rows) {
+    if (rows.size(0) == 1) return rows;
+    if (head_reduce_ == HeadReduce::Mean) return rows.mean(0, /*keepdim=*/true);
+    if (head_reduce_ == HeadReduce::Max) return rows.amax(0, /*keepdim=*/true);
+    return rows.slice(0, single_head_, single_head_ + 1);
   };
+  // [1, Q, S] -> [1, 1, S]; a sum then a division, the exported forward's mean_queries.
+  const auto mean_rows = [](const torch::Tensor& rows) {
+    return rows.sum(1, /*keepdim=*/true) / static_cast<double>(std::max<int64_t>(1, rows.size(1)));
+  };
+  const auto to_maps = [&](const std::vector<torch::Tensor>& rows, const ChatPrompt& prompt) {
+    std::vector<torch::Tensor> one;
+    for (const torch::Tensor& layer : rows) one.push_back(mean_rows(select_heads(layer)));
+    return image_maps(one, 0, prompt.image_start, prompt.image_end, merged_h, merged_w);
+  };
+  // With the viewer, the forward keeps every head and row: the prompt tokens' rows follow the
+  // query's, and maps.npy is reduced here from the same rows the page shows.
+  const bool viewer = options_.write_viewer;
+  const int64_t query_count = static_cast<int64_t>(prepared.query_rows.size());
   AttentionRequest request;
   request.layers = prepared.layers;
   request.query_rows = prepared.query_rows;
-  request.head_reduce = head_reduce_;
-  request.mean_queries = true;
+  if (viewer) {
+    for (int64_t i = prepared.prompt.prompt_start; i < prepared.prompt.prompt_end; ++i) request.query_rows.push_back(i);
+  }
+  request.head_reduce = viewer ? HeadReduce::None : head_reduce_;
+  request.mean_queries = !viewer;
   request.return_logits = options_.predict;
+  const auto split = [&](const std::vector<torch::Tensor>& rows, InferredItem& item) {
+    std::vector<torch::Tensor> query;
+    for (const torch::Tensor& layer : rows) {
+      query.push_back(layer.slice(1, 0, query_count));
+      if (viewer) item.viewer_prompt_rows.push_back(layer.slice(1, query_count).contiguous());
+    }
+    return query;
+  };
 
   InferredItem out;
   RunRecord& r = out.record;
@@ -124,7 +154,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
   if (!options_.answer) {
     AttentionResult result = model_->attention(prepared.inputs, request);
     prepared.timings["forward"] = clock.lap();
-    out.maps = to_maps(result.layers, prepared.prompt);
+    out.maps = to_maps(viewer ? split(result.layers, out) : result.layers, prepared.prompt);
     logits = result.logits;
     peak_bytes = result.peak_device_memory_bytes;
   } else {
@@ -139,12 +169,14 @@ InferredItem Runner::infer(PreparedItem prepared) {
           std::vector<torch::Tensor> one_query;
           for (const torch::Tensor& row : rows) one_query.push_back(row.unsqueeze(1));  // [H', 1, S + k]
           token_maps.push_back(to_maps(one_query, prepared.prompt));
+          if (viewer) out.viewer_answer_rows.push_back(rows);
           if (k == 0) prepared.timings["forward"] = clock.lap();  // the prefill
         });
     prepared.timings["generate"] = clock.lap();
     out.answer_maps = torch::stack(token_maps).contiguous();
     logits = answer.prompt_logits;
     peak_bytes = answer.peak_device_memory_bytes;
+    const std::vector<torch::Tensor> query_rows = split(answer.prompt_rows, out);
 
     AnswerRecord a;
     std::vector<int64_t> ids;
@@ -162,14 +194,24 @@ InferredItem Runner::infer(PreparedItem prepared) {
       a.query_tokens = resolve_answer_tokens(options_.query, ids, model_->tokenizer());
       out.maps = out.answer_maps.index_select(0, torch::tensor(a.query_tokens, torch::kInt64)).mean(0).contiguous();
     } else {
-      out.maps = to_maps(mean_over_queries(answer.prompt_rows), prepared.prompt);
+      out.maps = to_maps(query_rows, prepared.prompt);
     }
     r.answer = a;
+  }
+  if (viewer && options_.query.kind == QuerySpec::Kind::Prompt && head_reduce_ == HeadReduce::Mean) {
+    out.viewer_default_maps = out.maps;  // the page's default view is maps.npy itself, bit for bit
+  } else if (viewer) {
+    std::vector<torch::Tensor> mean_of_heads;
+    for (const torch::Tensor& layer : out.viewer_prompt_rows) mean_of_heads.push_back(mean_rows(layer.mean(0, true)));
+    out.viewer_default_maps = image_maps(mean_of_heads, 0, prepared.prompt.image_start, prepared.prompt.image_end,
+                                         merged_h, merged_w);
   }
 
   if (prepared.baseline_prompt) {
     AttentionRequest base = request;
     base.query_rows = prepared.baseline_query_rows;
+    base.head_reduce = head_reduce_;
+    base.mean_queries = true;
     base.return_logits = false;
     const AttentionResult result = model_->attention(prepared.baseline_inputs, base);
     const torch::Tensor baseline_maps = to_maps(result.layers, *prepared.baseline_prompt);
@@ -283,6 +325,21 @@ RunRecord Runner::write(const InferredItem& inferred) const {
             render_overlay(inferred.original_rgb, inferred.relative_maps[static_cast<int64_t>(i)], options_.render));
       }
     }
+  }
+  if (options_.write_viewer) {
+    // The page's numbers are the run's own; written before attention.json so that it records the
+    // detail the budget kept.
+    ViewerOptions page;
+    page.colormap = options_.render.colormap;
+    page.opacity = options_.render.alpha;
+    ViewerReport report;
+    const std::string html = render_viewer_html(
+        make_viewer_data(record, model_->tokenizer(), inferred.original_rgb,
+                         {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps}),
+        page, &report);
+    folder.write_viewer(html);
+    record.viewer = ViewerRecord{output::kViewerFile, viewer_detail_name(report.detail),
+                                 static_cast<int64_t>(report.html_bytes), report.notes};
   }
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);

@@ -33,7 +33,8 @@ def test_run_writes_every_documented_output(attnmap_bin, tiny_model, image, tmp_
                "--out", out, "--device", "cpu", "--layers", "0-2", "--colormap", "viridis", "--blur", "2")
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["attention.json", "grid.jpg", "layer_00.jpg", "layer_01.jpg", "layer_02.jpg", "maps.npy"]
+    assert names == ["attention.json", "grid.jpg", "layer_00.jpg", "layer_01.jpg", "layer_02.jpg", "maps.npy",
+                     "viewer.html"]
     doc = json.loads((out / "attention.json").read_text())
     maps = np.load(out / "maps.npy")
     grid = doc["grid"]
@@ -78,7 +79,7 @@ def test_compare_fixtures_write_what_attnmap_run_writes(attnmap_bin, tiny_model,
 
     out = tmp_path / "real"
     proc = run(attnmap_bin, "run", "--model", tiny_model["model"], "--image", image, "--prompt", PROMPT,
-               "--out", out, "--device", "cpu", "--no-images", "--layers", "0")
+               "--out", out, "--device", "cpu", "--no-images", "--no-viewer", "--layers", "0")
     assert proc.returncode == 0, proc.stderr
     real = json.loads((out / "attention.json").read_text())
     # The script as CI uses it, then read back by the C++ reader (compare) without complaint.

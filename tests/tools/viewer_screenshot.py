@@ -1,7 +1,11 @@
-"""Renders a realistic synthetic viewer page (examples/scene_circle.png, 12 layers x 8 heads, the blobs of
-the later layers on the circle) through attnmap_viewer_fixture and screenshots it with headless
-Chromium: the picture in docs/images/viewer.png.
+"""Screenshots a viewer page with headless Chromium.
 
+With --page: an existing viewer.html (the README's picture, docs/images/viewer_demo.png, is
+`attnmap run --answer` on the demo model, see docs/viewer.md). Without: renders a realistic synthetic
+page (examples/scene_circle.png, 12 layers x 8 heads, the blobs of the later layers on the circle)
+through attnmap_viewer_fixture: docs/images/viewer.png.
+
+    .venv/bin/python tests/tools/viewer_screenshot.py OUT.png --page RUN_DIR/viewer.html
     ATTNMAP_VIEWER_FIXTURE=build/tests/attnmap_viewer_fixture .venv/bin/python tests/tools/viewer_screenshot.py OUT.png [PAGE.html]
 """
 import os
@@ -16,8 +20,21 @@ sys.path.insert(0, str(ROOT / "tests" / "python"))
 import test_viewer_browser as t  # noqa: E402
 
 
+def screenshot_page(out, page):
+    drv = t.start_chromium("1280,1300")
+    try:
+        t.open_page(drv, page)
+        time.sleep(0.3)
+        drv.save_screenshot(str(out))
+    finally:
+        drv.quit()
+    print(out)
+
+
 def main():
     out = pathlib.Path(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[2] == "--page":
+        return screenshot_page(out, pathlib.Path(sys.argv[3]))
     work = pathlib.Path(tempfile.mkdtemp(prefix="viewer_shot_"))
     prompt = ["What", " color", " is", " the", " circle", "?"]
     case = t.make_case(work, layers=tuple(range(12)), heads=8, grid=(13, 10), prompt=prompt, answer=[" green", "."],
