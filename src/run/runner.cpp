@@ -3,9 +3,8 @@
 #include <algorithm>
 
 #include "attnmap/answer.hpp"
-#include "attnmap/viewer.hpp"
 #include "maps/attention_maps.hpp"
-#include "run/viewer_page.hpp"
+#include "run/item_outputs.hpp"
 #include "attnmap/error.hpp"
 #include "attnmap/run.hpp"
 #include "attnmap/run_folder.hpp"
@@ -178,19 +177,11 @@ InferredItem Runner::infer(PreparedItem prepared) {
     peak_bytes = answer.peak_device_memory_bytes;
     const std::vector<torch::Tensor> query_rows = split(answer.prompt_rows, out);
 
-    AnswerRecord a;
-    std::vector<int64_t> ids;
-    for (const AnswerStep& step : answer.tokens) {
-      ids.push_back(step.id);
-      a.tokens.push_back({step.id, model_->tokenizer().id_to_token(step.id), model_->tokenizer().decode({step.id}),
-                          step.probability, step.position});
-    }
-    a.text = model_->tokenizer().decode(ids);
-    a.stopped_on_eos = answer.stopped_on_eos;
-    a.max_new_tokens = settings.max_new_tokens;
-    a.repetition_penalty = settings.repetition_penalty;
+    AnswerRecord a = answer_record(answer, settings, model_->tokenizer());
     a.maps_shape = out.answer_maps.sizes().vec();
     if (options_.query.is_answer()) {
+      std::vector<int64_t> ids;
+      for (const AnswerToken& t : a.tokens) ids.push_back(t.id);
       a.query_tokens = resolve_answer_tokens(options_.query, ids, model_->tokenizer());
       out.maps = out.answer_maps.index_select(0, torch::tensor(a.query_tokens, torch::kInt64)).mean(0).contiguous();
     } else {
@@ -291,56 +282,8 @@ RunRecord Runner::write(const InferredItem& inferred) const {
   RunRecord record = inferred.record;
   record.model.sha256 = model_->sha256();
   output::RunFolderWriter folder(inferred.item.out_dir);
-  if (options_.write_images) {
-    std::vector<torch::Tensor> maps;
-    std::vector<std::string> labels;
-    for (size_t i = 0; i < record.layers.size(); ++i) {
-      const torch::Tensor map = inferred.maps[static_cast<int64_t>(i)];
-      folder.write_layer_image(record.layers[i].layer, render_overlay(inferred.original_rgb, map, options_.render));
-      maps.push_back(map);
-      labels.push_back("layer " + std::to_string(record.layers[i].layer));
-    }
-    folder.write_grid_image(render_grid(inferred.original_rgb, maps, labels, options_.render));
-    if (record.answer) {
-      std::vector<std::string> token_labels;
-      for (const AnswerToken& t : record.answer->tokens) token_labels.push_back(t.text);
-      bool as_text = true;
-      for (size_t i = 0; i < record.layers.size(); ++i) {
-        std::vector<torch::Tensor> per_token;
-        for (int64_t k = 0; k < inferred.answer_maps.size(0); ++k) {
-          per_token.push_back(inferred.answer_maps[k][static_cast<int64_t>(i)]);
-        }
-        bool layer_as_text = true;
-        folder.write_answer_strip(record.layers[i].layer, render_answer_strip(inferred.original_rgb, per_token,
-                                                                              token_labels, options_.render,
-                                                                              &layer_as_text));
-        as_text = as_text && layer_as_text;
-      }
-      record.answer->strip_labels = as_text ? "text" : "index";
-    }
-    if (record.baseline) {
-      for (size_t i = 0; i < record.layers.size(); ++i) {
-        folder.write_relative_layer_image(
-            record.layers[i].layer,
-            render_overlay(inferred.original_rgb, inferred.relative_maps[static_cast<int64_t>(i)], options_.render));
-      }
-    }
-  }
-  if (options_.write_viewer) {
-    // The page's numbers are the run's own; written before attention.json so that it records the
-    // detail the budget kept.
-    ViewerOptions page;
-    page.colormap = options_.render.colormap;
-    page.opacity = options_.render.alpha;
-    ViewerReport report;
-    const std::string html = render_viewer_html(
-        make_viewer_data(record, model_->tokenizer(), inferred.original_rgb,
-                         {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps}),
-        page, &report);
-    folder.write_viewer(html);
-    record.viewer = ViewerRecord{output::kViewerFile, viewer_detail_name(report.detail),
-                                 static_cast<int64_t>(report.html_bytes), report.notes};
-  }
+  if (options_.write_images) write_item_images(folder, record, inferred, options_.render);
+  if (options_.write_viewer) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);
   if (inferred.answer_maps.defined()) folder.write_answer_maps(inferred.answer_maps);
