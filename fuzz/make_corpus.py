@@ -104,6 +104,20 @@ def attention_json():
     put("attention_json", "duplicate_layer.json", json.dumps(bad))
     put("attention_json", "schema2.json", json.dumps(dict(doc, schema_version=2)))
     put("attention_json", "grid_strings.json", json.dumps(dict(doc, grid={"merged_h": "2", "merged_w": 2})))
+    # --answer, --baseline-prompt and the viewer's record: the optional objects the reader checks too
+    answer = {"text": "Red.", "stopped_on_eos": True, "max_new_tokens": 32, "repetition_penalty": 1.05,
+              "tokens": [{"id": 6033, "token": "Red", "text": "Red", "probability": 0.9, "position": 20},
+                         {"id": 13, "token": ".", "text": ".", "probability": 0.8, "position": 21}],
+              "query_tokens": [0], "strip_labels": "text",
+              "maps": {"file": "answer_maps.npy", "shape": [2, 2, 2, 2], "dtype": "float32"}}
+    baseline = {"prompt": "Write a general description of the image.", "token_ids": [1, 2], "query_positions": [1],
+                "epsilon": 1e-6, "layers": [{"layer": 0, "min": 0.0, "max": 0.1, "sum": 0.5, "entropy": 1.0,
+                                             "top1_share": 0.3}],
+                "relative_maps": {"file": "relative_maps.npy", "shape": [2, 2, 2], "dtype": "float32"}}
+    viewer = {"file": "viewer.html", "detail": "full", "html_bytes": 1000, "notes": []}
+    put("attention_json", "answer_baseline_viewer.json",
+        json.dumps(dict(doc, answer=answer, baseline=baseline, viewer=viewer)))
+    put("attention_json", "answer_tokens_not_objects.json", json.dumps(dict(doc, answer=dict(answer, tokens=[1, 2]))))
 
 
 def summary_jsonl():

@@ -59,13 +59,19 @@ RunRecord full_record() {
   r.image_token_span = {15, 19};
   r.prompt_token_span = {20, 27};
   r.query_positions = {20, 21, 26};
-  r.layers = {{0, 0.0, 0.01, 0.4, 5.1}, {1, 1e-9, 0.125, 0.3333333333333333, 1.0 / 3.0}, {3, 0, 0.5, 1, 0}};
+  r.layers = {{0, 0.0, 0.01, 0.4, 5.1, 0.25}, {1, 1e-9, 0.125, 0.3333333333333333, 1.0 / 3.0, 0.5}, {3, 0, 0.5, 1, 0, 1}};
   r.maps_shape = {3, 2, 2};
   r.focus_layer = 2;
   r.prediction = attnmap::Prediction{1234, "\xc4\xa0red", " red", 0.93};
   r.timings = {{"decode", 1.5}, {"preprocess", 2}, {"tokenize", 0.25}, {"forward", 100}, {"maps", 3},
                {"render", 4}, {"write", 5}, {"total", 115.75}};
   r.peak_device_memory_mib = 17012.4;
+  r.answer = attnmap::AnswerRecord{"Red\xe7\x8c\xab.",
+                                   {{6033, "Red", "Red", 0.91, 27}, {100, "\xe7\x8c\xab", "\xe7\x8c\xab", 0.5, 28}},
+                                   true, 32, 1.05, {1}, "index", {2, 3, 2, 2}};
+  r.baseline = attnmap::BaselineRecord{"Write a general description of the image.", {1, 2, 3}, {2}, 1e-6,
+                                       {{0, 0, 0.1, 0.5, 1.0, 0.3}}, {3, 2, 2}};
+  r.viewer = attnmap::ViewerRecord{"viewer.html", "no-per-query", 123456, {"per-head rows dropped"}};
   return r;
 }
 
@@ -83,6 +89,13 @@ TEST(RunFolderFiles, NamesAreTheDocumentedOnes) {
   EXPECT_EQ(output::layer_file_name(123), "layer_123.jpg");
   EXPECT_EQ(output::summary_file_name({0, 1}), "summary.jsonl");
   EXPECT_EQ(output::summary_file_name({2, 8}), "summary.shard-2-of-8.jsonl");
+  EXPECT_EQ(output::index_file_name({0, 1}), "index.html");
+  EXPECT_EQ(output::index_file_name({2, 8}), "index.shard-2-of-8.html");
+  EXPECT_EQ(output::answer_strip_file_name(7), "answer_strip_layer_07.jpg");
+  EXPECT_EQ(output::relative_layer_file_name(12), "relative_layer_12.jpg");
+  EXPECT_STREQ(output::kViewerFile, "viewer.html");
+  EXPECT_STREQ(output::kAnswerMapsFile, "answer_maps.npy");
+  EXPECT_STREQ(output::kRelativeMapsFile, "relative_maps.npy");
   EXPECT_STREQ(output::kAttentionFile, "attention.json");
   EXPECT_STREQ(output::kMapsFile, "maps.npy");
   EXPECT_STREQ(output::kGridFile, "grid.jpg");
@@ -113,6 +126,9 @@ TEST(RunRecord, RoundTripsThroughJson) {
   bare.prediction.reset();
   bare.focus_layer.reset();
   bare.peak_device_memory_mib.reset();
+  bare.answer.reset();
+  bare.baseline.reset();
+  bare.viewer.reset();
   bare.options.query = {};
   bare.options.layers = {};
   bare.options.heads = attnmap::parse_head_selection("max");
@@ -126,7 +142,8 @@ TEST(RunRecord, WritesTheDocumentedKeysInOrder) {
   EXPECT_EQ(keys, (std::vector<std::string>{"schema_version", "attnmap_version", "model", "options", "device", "dtype",
                                             "image", "grid", "id", "prompt", "tokens", "image_token_span",
                                             "prompt_token_span", "query_positions", "layers", "maps", "focus_layer",
-                                            "prediction", "timings_ms", "peak_device_memory_mib"}));
+                                            "prediction", "timings_ms", "peak_device_memory_mib", "answer",
+                                            "baseline", "viewer"}));
   EXPECT_EQ(doc["schema_version"], attnmap::kAttentionSchemaVersion);
   EXPECT_EQ(doc["options"]["query"], "word:circle");
   EXPECT_EQ(doc["options"]["layers"], "0-1,3");
@@ -182,6 +199,12 @@ TEST(RunRecord, RefusesHostileFieldsNamingFileAndField) {
       {with(good, ptr("/prediction/probability"), "high"), "prediction.probability"},
       {with(good, ptr("/timings_ms/forward"), "slow"), "timings_ms.forward"},
       {with(good, ptr("/focus_layer"), "2"), "focus_layer"},
+      {with(good, ptr("/answer/tokens"), "Red"), "answer.tokens"},
+      {with(good, ptr("/answer/tokens/0"), 5), "answer.tokens[]"},
+      {with(good, ptr("/answer/tokens/1/probability"), "likely"), "answer.tokens[].probability"},
+      {with(good, ptr("/baseline/epsilon"), "tiny"), "baseline.epsilon"},
+      {with(good, ptr("/baseline/layers/0/top1_share"), "most"), "baseline.layers[].top1_share"},
+      {with(good, ptr("/viewer/html_bytes"), "big"), "viewer.html_bytes"},
       {nlohmann::json::array(), "not a JSON object"},
   };
   for (const auto& [doc, field] : cases) {
