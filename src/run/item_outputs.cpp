@@ -3,6 +3,7 @@
 #include "attnmap/tokenizer.hpp"
 #include "attnmap/viewer.hpp"
 #include "run/viewer_page.hpp"
+#include "tokenizer/display_labels.hpp"
 
 namespace attnmap {
 
@@ -22,7 +23,7 @@ AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings&
 }
 
 void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,
-                       const RenderOptions& render) {
+                       const Tokenizer& tokenizer, const RenderOptions& render) {
   std::vector<torch::Tensor> maps;
   std::vector<std::string> labels;
   for (size_t i = 0; i < record.layers.size(); ++i) {
@@ -33,8 +34,9 @@ void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const
   }
   folder.write_grid_image(render_grid(inferred.original_rgb, maps, labels, render));
   if (record.answer) {
-    std::vector<std::string> token_labels;
-    for (const AnswerToken& t : record.answer->tokens) token_labels.push_back(t.text);
+    std::vector<int64_t> ids;
+    for (const AnswerToken& t : record.answer->tokens) ids.push_back(t.id);
+    const std::vector<std::string> token_labels = token_display_labels(ids, tokenizer);
     bool as_text = true;
     for (size_t i = 0; i < record.layers.size(); ++i) {
       std::vector<torch::Tensor> per_token;

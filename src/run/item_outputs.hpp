@@ -15,10 +15,10 @@ class Tokenizer;
 // maps_shape and query_tokens are the caller's.
 AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings& settings, const Tokenizer& tokenizer);
 
-// layer_XX.jpg and grid.jpg; with an answer answer_strip_layer_XX.jpg (and record.answer->strip_labels);
-// with a baseline relative_layer_XX.jpg.
+// layer_XX.jpg and grid.jpg; with an answer answer_strip_layer_XX.jpg (labels: token_display_labels,
+// and record.answer->strip_labels); with a baseline relative_layer_XX.jpg.
 void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,
-                       const RenderOptions& render);
+                       const Tokenizer& tokenizer, const RenderOptions& render);
 
 // viewer.html, and record.viewer (the detail the page's size budget kept).
 void write_item_viewer(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,

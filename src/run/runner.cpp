@@ -282,7 +282,7 @@ RunRecord Runner::write(const InferredItem& inferred) const {
   RunRecord record = inferred.record;
   record.model.sha256 = model_->sha256();
   output::RunFolderWriter folder(inferred.item.out_dir);
-  if (options_.write_images) write_item_images(folder, record, inferred, options_.render);
+  if (options_.write_images) write_item_images(folder, record, inferred, model_->tokenizer(), options_.render);
   if (options_.write_viewer) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);

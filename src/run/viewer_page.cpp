@@ -8,6 +8,7 @@
 
 #include "attnmap/error.hpp"
 #include "attnmap/tokenizer.hpp"
+#include "tokenizer/display_labels.hpp"
 
 namespace attnmap {
 namespace {
@@ -54,8 +55,8 @@ ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer,
     for (const AnswerToken& t : record.answer->tokens) ids.push_back(t.id);
   }
   const int64_t seq = static_cast<int64_t>(ids.size());
+  d.tokens = token_display_labels(ids, tokenizer);
   for (int64_t i = 0; i < seq; ++i) {
-    d.tokens.push_back(tokenizer.decode({ids[static_cast<size_t>(i)]}));
     TokenRole role = TokenRole::System;
     if (i >= record.image_token_span.start && i < record.image_token_span.end) role = TokenRole::Image;
     if (i >= record.prompt_token_span.start && i < record.prompt_token_span.end) role = TokenRole::Prompt;

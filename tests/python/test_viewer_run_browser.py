@@ -92,6 +92,12 @@ def test_run_writes_a_viewer_that_loads_offline(driver, run):
     assert info["layers"] == LAYERS
     assert info["groups"] == ["prompt", "answer"]
     assert [t["id"] for t in doc["answer"]["tokens"]] == run["answer_ids"]
+    # "猫" and "🐱" are each cut across byte-level tokens: every part is labelled with the whole character
+    headers = [th.text for th in driver.find_elements("css selector", "#text-matrix thead th")]
+    for character in ("猫", "🐱"):
+        parts = [h for h in headers if character in h]
+        assert len(parts) >= 2 and all("/" in h for h in parts), (character, headers)
+    assert not any("\ufffd" in h for h in headers), headers
 
 
 def test_viewer_numbers_equal_transformers(driver, run):
