@@ -176,3 +176,27 @@ def test_batch_writes_an_index_linking_every_viewer(driver, run, tmp_path):
     open_page(driver, index, hook="attnmapIndex")
     assert driver.execute_script("return window.attnmapIndex.state()")["total"] == 3
     assert len(driver.find_elements("css selector", "#items tbody a[href$='viewer.html']")) == 2
+
+
+def test_firefox_draws_the_page_from_file_url(run, tmp_path):
+    """Firefox, when installed (Debian's firefox-esr; not installed by bootstrap.sh, CI skips this:
+    Debian packages no geckodriver, so only a headless screenshot is possible): the page is drawn
+    from file:// with its heatmap, not left blank."""
+    import shutil
+
+    firefox = shutil.which("firefox-esr") or shutil.which("firefox")
+    if not firefox:
+        pytest.skip("Firefox is not installed (apt package firefox-esr)")
+    shot = tmp_path / "firefox.png"
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    proc = subprocess.run([firefox, "--headless", "--no-remote", "--profile", str(profile), "--window-size=1280,1100",
+                           "--screenshot", str(shot), (run["out"] / "viewer.html").resolve().as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0 and shot.exists(), proc.stderr
+    img = np.asarray(Image.open(shot).convert("RGB"))
+    assert img.shape[:2] == (1100, 1280)
+    # The heatmap's region (left column, below the controls) holds the blended image's many colours:
+    # ~140,000 distinct ones here, against ~400 (antialiased text) when the page could not start.
+    heat = img[250:550, 40:560].reshape(-1, 3)
+    assert len(np.unique(heat, axis=0)) > 20_000
