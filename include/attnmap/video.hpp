@@ -1,0 +1,63 @@
+// The video path of `attnmap run --video/--frames`: frames decoded with OpenCV's videoio (FFmpeg
+// backend), sampled as transformers' Qwen2-VL video processor samples them (`sample_frames`), then
+// preprocessed as its torchvision path does (docs/video.md).
+#pragma once
+
+#include <opencv2/core.hpp>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnmap {
+
+// What the container says about a video, the inputs of frame sampling (transformers' VideoMetadata).
+struct VideoInfo {
+  int64_t total_frames = 0;    // decodable frames (counted by decoding when the container's count is unusable)
+  std::optional<double> fps;   // average frame rate of the stream; unset for a frame list
+  int width = 0, height = 0;
+  std::string codec;           // FFmpeg's codec name ("h264", "png", ...), empty for a frame list
+};
+
+// --fps / --num-frames and the processor's bounds. Neither fps nor num_frames set: every frame.
+struct VideoSampling {
+  std::optional<double> fps;           // target frames per second
+  std::optional<int64_t> num_frames;   // a fixed number of frames (rounded to temporal_patch_size)
+  int64_t min_frames = 4;
+  int64_t max_frames = 768;
+  int temporal_patch_size = 2;
+};
+
+// transformers' Qwen2VLVideoProcessor.sample_frames (v5) for `info`: the same float arithmetic,
+// rounding and errors. Throws Error(Input) (the message names no file; callers add it) when the
+// sampling asks for more frames than the video has, or fps is asked of a video without one.
+std::vector<int64_t> sample_frame_indices(const VideoInfo& info, const VideoSampling& sampling);
+
+// Frames in the order the model reads them, RGB CV_8UC3, all of one size.
+struct DecodedVideo {
+  VideoInfo info;
+  std::vector<int64_t> indices;    // index in the source of each frame (0..n-1 for a frame list)
+  std::vector<cv::Mat> frames;     // RGB CV_8UC3
+  // The fps transformers derives for the sampled frames (VideoMetadata.sampled_fps):
+  // len(indices) / total_frames * fps, or 24 when the source has no fps.
+  double sampled_fps = 24.0;
+};
+
+// Reads the container's metadata without decoding the frames. Throws Error(Input), one line naming
+// the file, for a missing, unreadable, corrupt or frameless file or a codec FFmpeg cannot decode.
+VideoInfo probe_video(const std::filesystem::path& path);
+
+// probe_video, sample_frame_indices, then decodes the sampled frames (RGB). Throws Error(Input)
+// naming the file for the cases above and for a file that ends before a sampled frame (truncated).
+DecodedVideo decode_video(const std::filesystem::path& path, const VideoSampling& sampling);
+
+// `--frames a.png,b.png` or `--frames DIR` (the images in it, in name order): each image decoded as
+// load_image_rgb does; fps unset (transformers' 24 fps default); no sampling. Throws Error(Input)
+// naming the file for an unreadable frame, frames of different sizes, or an empty list/folder.
+DecodedVideo load_frames(const std::vector<std::filesystem::path>& frames);
+std::vector<std::filesystem::path> list_frame_files(const std::filesystem::path& dir);
+
+}  // namespace attnmap
