@@ -38,6 +38,7 @@ struct VisionConfig {
 
 struct SpecialTokens {
   int64_t image_token_id = -1;
+  int64_t video_token_id = -1;
   int64_t vision_start_token_id = -1;
   int64_t vision_end_token_id = -1;
   int64_t im_start_token_id = -1;
@@ -63,6 +64,9 @@ struct ModelMetadata {
   nlohmann::json preprocess;  // the `preprocess` object, read by PreprocessParams::from_json
   std::optional<int> focus_layer;
   GenerationConfig generation;
+  // The `video` object (docs/video.md), read by VideoParams::from_json; null in exports made before
+  // attnmap read videos (then --video asks for a re-export).
+  nlohmann::json video;
   nlohmann::json raw;  // the whole document, repeated in attention.json
 
   // Parses and validates; throws Error(Model) naming `source` and the missing/invalid field, another

@@ -33,6 +33,9 @@ struct ModelInputs {
   torch::Tensor pixel_values;    // float32 [N, C*T*P*P], merge-block order
   torch::Tensor image_grid_thw;  // int64 [1, 3]
   torch::Tensor position_ids;    // int64 [3, S]
+  // A video (docs/video.md): defined only then; pixel_values and image_grid_thw are then empty.
+  torch::Tensor pixel_values_videos;  // float32 [N, C*T*P*P]
+  torch::Tensor video_grid_thw;       // int64 [1, 3]
 };
 
 struct AttentionRequest {

@@ -15,10 +15,13 @@ namespace attnmap {
 
 class Tokenizer;
 
+// What the prompt shows the model: one image, or one video (docs/video.md).
+enum class VisualKind { Image, Video };
+
 struct ChatPrompt {
-  std::vector<int64_t> ids;      // the whole sequence, image tokens expanded
-  int64_t image_start = 0;       // first image-pad position
-  int64_t image_end = 0;         // one past the last image-pad position
+  std::vector<int64_t> ids;      // the whole sequence, image (or video) tokens expanded
+  int64_t image_start = 0;       // first image-pad (video-pad) position
+  int64_t image_end = 0;         // one past the last one
   int64_t prompt_start = 0;      // first token of the user's text
   int64_t prompt_end = 0;        // one past its last token
 };
@@ -26,8 +29,18 @@ struct ChatPrompt {
 // Renders the Qwen2.5-VL chat template for one user turn "image, then text" with the generation
 // prompt, expands the image pad to `image_tokens` copies and tokenizes it as HF's processor does.
 // `system_prompt` empty means the model's default. Throws Error(Input) for an empty prompt.
+// With VisualKind::Video the pad is <|video_pad|> (the template's video item).
 ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& metadata, const std::string& user_text,
-                             int64_t image_tokens, const std::string& system_prompt = "");
+                             int64_t image_tokens, const std::string& system_prompt = "",
+                             VisualKind kind = VisualKind::Image);
+
+// One image or video in the sequence: its merged grid and, for a video, the M-RoPE time step of its
+// temporal patches (tokens_per_second * second_per_grid_t, float32 as transformers computes it).
+struct VisualGrid {
+  VisualKind kind = VisualKind::Image;
+  int64_t t = 1, h = 0, w = 0;  // merged
+  float time_interval = 1.0f;   // images: 1 (their single temporal index is 0 either way)
+};
 
 // 3-axis M-RoPE positions [3, S] (int64) for a sequence with image-pad runs, as transformers'
 // get_rope_index does for images: text advances by one on all axes; an image of merged grid
@@ -35,6 +48,13 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
 // `grids` lists each image's merged (t, h, w), in order of appearance.
 torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_token_id,
                                  const std::vector<std::array<int64_t, 3>>& merged_grids);
+
+// The same for images and videos in order of appearance: an image's run is of `image_token_id`, a
+// video's of `video_token_id`. Temporal patch k of a video takes time position L + int(k * interval)
+// (float32, truncated); the text after a video resumes at L + max(h, w), ignoring time, as transformers
+// 5 does (so text after a long video can share positions with its last temporal patches).
+torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_token_id, int64_t video_token_id,
+                                 const std::vector<VisualGrid>& grids);
 
 // The M-RoPE position ids int64 [3, 1] of the token at sequence index `index` (>= S, the prompt's
 // length) during generation: index + rope_delta on all three axes, rope_delta = max(prompt

@@ -55,6 +55,17 @@ cv::Mat render_answer_strip(const cv::Mat& original_rgb, const std::vector<torch
                             const std::vector<std::string>& labels, const RenderOptions& options,
                             bool* labels_as_text = nullptr);
 
+// The frame strip of one decoder layer of a video: tile k is `maps[k]` (float32 [h', w'], temporal
+// patch k) blended over `frames_rgb[k]` (what the patch saw: its frames averaged, CV_8UC3 RGB, all of
+// one size), captioned
+// with `labels[k]` (e.g. "t0 · 0.00 s"). Tiles 240 px on the longest side, six to a row, one colour
+// scale for all (a colour bar says so). Error(Internal) for mismatched sizes; returns BGR CV_8UC3.
+cv::Mat render_frame_strip(const std::vector<cv::Mat>& frames_rgb, const std::vector<torch::Tensor>& maps,
+                           const std::vector<std::string>& labels, const RenderOptions& options);
+
+// Strips one under another, each under its title ("layer 3"), padded to the widest: a video's grid.jpg.
+cv::Mat stack_strips(const std::vector<cv::Mat>& strips_bgr, const std::vector<std::string>& titles);
+
 // Encodes `bgr` as JPEG (quality 1..100) and writes it atomically; Error(Output) on failure.
 void write_jpeg_atomically(const std::filesystem::path& path, const cv::Mat& bgr, int quality = 92);
 

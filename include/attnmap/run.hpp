@@ -18,6 +18,7 @@
 #include "attnmap/options.hpp"
 #include "attnmap/render.hpp"
 #include "attnmap/run_folder.hpp"
+#include "attnmap/video.hpp"
 
 namespace attnmap {
 
@@ -35,6 +36,18 @@ inline constexpr const char* kDefaultBaselinePrompt = "Write a general descripti
 // it, and a cell where both maps underflow to 0 stays 0 instead of NaN.
 inline constexpr double kRelativeEpsilon = 1e-6;
 
+// --video / --frames: overrides of the model's video processing (docs/video.md).
+struct VideoSpec {
+  std::optional<double> fps;            // --fps: frames sampled per second of video
+  std::optional<int64_t> num_frames;    // --num-frames: a fixed number of frames
+  std::optional<int64_t> min_pixels;    // --video-min-pixels / --video-max-pixels: bounds of each frame's area
+  std::optional<int64_t> max_pixels;
+};
+
+// Frames sampled per second of video when neither the command nor the model's processor config says
+// (qwen-vl-utils' FPS, what the Qwen2.5-VL cookbooks feed the model).
+inline constexpr double kDefaultVideoFps = 2.0;
+
 // What to compute and draw for every item, as typed values (the CLI parses the strings once:
 // attnmap/options.hpp). The Runner checks them against the model when it is constructed.
 struct RunSpec {
@@ -50,21 +63,32 @@ struct RunSpec {
   std::string system_prompt;           // empty: the model's default
   std::optional<AnswerSpec> answer;    // generate an answer (needed by the answer queries)
   std::optional<std::string> baseline_prompt;  // also write relative_maps.npy against this prompt
+  VideoSpec video;                     // how videos and frame lists are sampled and sized
 };
 using RunOptions = RunSpec;  // the name before v2
 
 struct RunItem {
   std::string id;                      // name in batch summaries; the image stem by default
-  std::filesystem::path image;
+  std::filesystem::path image;        // one of image, video, frames
+  std::filesystem::path video;        // --video: a video file
+  std::vector<std::filesystem::path> frames;  // --frames: the frames of a video, in order (or one folder of them)
   std::string prompt;
   std::filesystem::path out_dir;
+
+  bool is_video() const { return !video.empty() || !frames.empty(); }
+  // The file that names the item in messages: the image, the video or the first frame (or folder).
+  const std::filesystem::path& input() const {
+    return !video.empty() ? video : !frames.empty() ? frames.front() : image;
+  }
 };
 
 // Stage 1's result: the decoded image and everything the forward needs. No file is written.
 struct PreparedItem {
   RunItem item;
-  cv::Mat original_rgb;
-  PreprocessedImage image;
+  cv::Mat original_rgb;                // the image, or a video's first sampled frame
+  PreprocessedImage image;             // grid_t/h/w also describe a video's grid
+  std::optional<DecodedVideo> video;   // --video / --frames: the sampled frames
+  PreprocessedVideo video_inputs;
   ChatPrompt prompt;
   ModelInputs inputs;
   std::vector<int64_t> layers;
@@ -82,7 +106,8 @@ struct InferredItem {
   RunRecord record;
   RunItem item;
   cv::Mat original_rgb;
-  torch::Tensor maps;  // float32 [layers, merged_h, merged_w]
+  std::vector<cv::Mat> frames;  // a video's first frame of every temporal patch (what its maps are drawn over)
+  torch::Tensor maps;  // float32 [layers, merged_h, merged_w]; a video: [layers, t, merged_h, merged_w]
   torch::Tensor answer_maps;    // --answer: float32 [answer tokens, layers, merged_h, merged_w]
   torch::Tensor relative_maps;  // --baseline-prompt: float32 [layers, merged_h, merged_w]
   // For viewer.html (write_viewer): per layer every head's rows of the prompt tokens [H, prompt, S];
@@ -118,6 +143,7 @@ class Runner {
   std::shared_ptr<Model> model_;
   RunSpec options_;
   PreprocessParams preprocess_;
+  std::optional<VideoParams> video_;  // the model's video processing, overrides applied; unset for an export without
   HeadReduce head_reduce_ = HeadReduce::Mean;
   int64_t single_head_ = -1;
   std::vector<int64_t> layers_;  // options_.layers resolved against the model, once

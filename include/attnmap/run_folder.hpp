@@ -107,6 +107,28 @@ struct BaselineRecord {
   bool operator==(const BaselineRecord&) const = default;
 };
 
+// A video run (docs/video.md): where the frames came from, which were sampled, and which frames and
+// times each temporal patch of maps.npy's second axis covers.
+struct VideoRecord {
+  struct TemporalPatch {
+    std::vector<int64_t> frames;       // source frame indices (the last one repeated to fill an odd count)
+    std::vector<double> timestamps;    // seconds: frame index / fps (24 fps for a frame list)
+    int64_t time_position = 0;         // M-RoPE time index, relative to the video's first token
+    bool operator==(const TemporalPatch&) const = default;
+  };
+  std::string source;                  // "video" | "frames"
+  std::string path;                    // the video file, or the first frame
+  std::vector<std::string> frame_files;  // --frames: every file, in order
+  std::optional<double> fps;           // the container's; unset for a frame list
+  int64_t total_frames = 0;
+  std::vector<int64_t> frame_indices;  // the sampled frames
+  double sampled_fps = 0;              // transformers' VideoMetadata.sampled_fps
+  double second_per_grid_t = 0;        // temporal_patch_size / sampled_fps
+  double time_interval = 0;            // tokens_per_second * second_per_grid_t (float32)
+  std::vector<TemporalPatch> temporal_patches;
+  bool operator==(const VideoRecord&) const = default;
+};
+
 // viewer.html as written: the detail the 20 MB budget kept, its size, what was dropped.
 struct ViewerRecord {
   std::string file = "viewer.html";
@@ -171,6 +193,7 @@ struct RunRecord {
   std::optional<AnswerRecord> answer;
   std::optional<BaselineRecord> baseline;
   std::optional<ViewerRecord> viewer;
+  std::optional<VideoRecord> video;
   StageTimings timings;                // the same dictionary batch's summary.jsonl carries
   std::optional<double> peak_device_memory_mib;  // CUDA only
 
@@ -226,6 +249,9 @@ class RunFolderWriter {
 void dump_model_inputs(const std::filesystem::path& dir, const torch::Tensor& input_ids,
                        const torch::Tensor& pixel_values, const torch::Tensor& image_grid_thw,
                        const torch::Tensor& position_ids, const std::vector<int64_t>& query_rows);
+// A video's inputs beside them: pixel_values_videos.npy, video_grid_thw.npy.
+void dump_video_inputs(const std::filesystem::path& dir, const torch::Tensor& pixel_values_videos,
+                       const torch::Tensor& video_grid_thw);
 
 }  // namespace output
 }  // namespace attnmap

@@ -3,6 +3,7 @@
 // preprocessed as its torchvision path does (docs/video.md).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <opencv2/core.hpp>
 #include <torch/types.h>
 
@@ -11,6 +12,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "attnmap/image.hpp"
 
 namespace attnmap {
 
@@ -59,5 +62,40 @@ DecodedVideo decode_video(const std::filesystem::path& path, const VideoSampling
 // naming the file for an unreadable frame, frames of different sizes, or an empty list/folder.
 DecodedVideo load_frames(const std::vector<std::filesystem::path>& frames);
 std::vector<std::filesystem::path> list_frame_files(const std::filesystem::path& dir);
+
+// The export's `video` object (metadata, docs/video.md): the video processor's settings as
+// transformers builds it from the checkpoint, and the M-RoPE time scale.
+struct VideoParams {
+  PreprocessParams pixels;             // patch/merge sizes, mean/std, rescale; min/max_pixels per frame
+  VideoSampling sampling;              // the processor's min/max frames; its fps/num_frames when set
+  bool sample_by_default = false;      // the processor's do_sample_frames
+  double tokens_per_second = 2;        // vision_config.tokens_per_second
+
+  // Throws Error(Model) naming the field for a missing or invalid one, and, for a null object (an
+  // export made before attnmap read videos), one line asking to re-export.
+  static VideoParams from_json(const nlohmann::json& video);
+};
+
+// A video after the processor: the patches and grid the vision tower takes, and the time scale of its
+// M-RoPE positions.
+struct PreprocessedVideo {
+  torch::Tensor pixel_values_videos;   // float32 [grid_t*grid_h*grid_w, C*T*P*P], merge-block order per temporal patch
+  torch::Tensor video_grid_thw;        // int64 [1, 3]
+  int64_t grid_t = 0, grid_h = 0, grid_w = 0;
+  int resized_height = 0, resized_width = 0;
+  // temporal_patch_size / sampled_fps, as the processor's second_per_grid_ts (stored as float32 there)
+  double second_per_grid_t = 0;
+  // tokens_per_second * second_per_grid_t in float32: temporal patch k sits at time position
+  // int(k * time_interval) (transformers' get_vision_position_ids).
+  float time_interval = 0;
+};
+
+// smart_resize with the video bounds -> torchvision's antialiased bicubic resize of the uint8 frames
+// (the same ATen kernel torchvision calls) -> fused rescale+normalize in float32 -> temporal patches
+// of temporal_patch_size frames (the last frame repeated to fill the last one), exactly as
+// transformers' Qwen2VLVideoProcessor (v5, torchvision backend). Throws Error(Input) for frames of
+// different sizes or a size smart_resize refuses.
+PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const PreprocessParams& pixels,
+                                   double sampled_fps, double tokens_per_second);
 
 }  // namespace attnmap

@@ -26,7 +26,7 @@ std::string href(const fs::path& out_dir, const fs::path& file) {
 BatchIndexItem index_row(const BatchItemResult& r, const fs::path& out_dir) {
   BatchIndexItem row;
   row.id = r.item.id;
-  row.image = r.item.image.string();
+  row.image = r.item.input().string();
   row.prompt = r.item.prompt;
   row.status = r.status == "error" ? "error" : "ok";
   row.error = r.error;

@@ -33,7 +33,7 @@ std::string message_of(const std::exception_ptr& error) {
 
 nlohmann::json summary_line(const BatchItemResult& r) {
   nlohmann::json line = {{"id", r.item.id},
-                         {"image", r.item.image.string()},
+                         {"image", r.item.input().string()},  // a video item: its video (or first frame)
                          {"prompt", r.item.prompt},
                          {"status", r.status},
                          {"error", r.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.error)},
@@ -41,6 +41,12 @@ nlohmann::json summary_line(const BatchItemResult& r) {
                          {"timings_ms", r.timings}};
   if (r.peak_device_memory_mib) line["peak_device_memory_mib"] = *r.peak_device_memory_mib;
   if (r.answer) line["answer"] = *r.answer;
+  if (!r.item.video.empty()) line["video"] = r.item.video.string();
+  if (!r.item.frames.empty()) {
+    nlohmann::json frames = nlohmann::json::array();
+    for (const auto& f : r.item.frames) frames.push_back(f.string());
+    line["frames"] = frames;
+  }
   return line;
 }
 
@@ -111,7 +117,7 @@ class ResultBook {
 void check_folder_name(const RunItem& item) {
   constexpr size_t kNameMax = 255;
   if (item.id.size() <= kNameMax) return;
-  throw Error(ErrorKind::Input, "item '" + item.image.string() + "': its id is " + std::to_string(item.id.size()) +
+  throw Error(ErrorKind::Input, "item '" + item.input().string() + "': its id is " + std::to_string(item.id.size()) +
                                     " bytes, longer than the " + std::to_string(kNameMax) +
                                     " a folder name may have; give it a shorter \"id\" in the manifest "
                                     "(or a shorter file name)");

@@ -82,23 +82,42 @@ std::vector<Listed> from_manifest(const fs::path& manifest) {
       throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
                                         " is not JSON; each line must be {\"image\": ..., \"prompt\": ..., \"id\": ...}");
     }
-    if (!j.is_object() || !j.contains("image") || !j["image"].is_string()) {
-      throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
-                                        " has no \"image\" string");
+    const auto where = [&] { return "manifest '" + manifest.string() + "' line " + std::to_string(line_no); };
+    const auto resolve = [&](const std::string& path) {
+      return fs::path(path).is_absolute() ? fs::path(path) : manifest.parent_path() / path;
+    };
+    if (!j.is_object()) throw Error(ErrorKind::Input, where() + " is not a JSON object");
+    const int inputs = int(j.contains("image")) + int(j.contains("video")) + int(j.contains("frames"));
+    if (inputs != 1) {
+      throw Error(ErrorKind::Input, where() + " needs exactly one of \"image\", \"video\" (a file) or \"frames\" "
+                                              "(a folder or a list of files)");
     }
     if (j.contains("prompt") && !j["prompt"].is_string()) {
-      throw Error(ErrorKind::Input, "manifest '" + manifest.string() + "' line " + std::to_string(line_no) +
-                                        " has a \"prompt\" that is not a string");
+      throw Error(ErrorKind::Input, where() + " has a \"prompt\" that is not a string");
     }
-    const std::string image = j["image"].get<std::string>();
     const std::string origin = "line " + std::to_string(line_no);
     Listed l;
-    l.item.image = fs::path(image).is_absolute() ? fs::path(image) : manifest.parent_path() / image;
+    if (j.contains("frames")) {
+      const nlohmann::json& frames = j["frames"];
+      const bool strings = frames.is_array() && !frames.empty() &&
+                           std::all_of(frames.begin(), frames.end(), [](const nlohmann::json& f) { return f.is_string(); });
+      if (!frames.is_string() && !strings) {
+        throw Error(ErrorKind::Input, where() + " has \"frames\" that is neither a folder nor a list of file names");
+      }
+      // A folder stays one entry: the Runner lists it when the item runs, so a bad folder costs that item only.
+      if (frames.is_string()) l.item.frames.push_back(resolve(frames.get<std::string>()));
+      for (const auto& f : frames.is_array() ? frames : nlohmann::json::array()) l.item.frames.push_back(resolve(f.get<std::string>()));
+    } else {
+      const char* key = j.contains("video") ? "video" : "image";
+      if (!j[key].is_string()) throw Error(ErrorKind::Input, where() + " has a \"" + key + "\" that is not a string");
+      (j.contains("video") ? l.item.video : l.item.image) = resolve(j[key].get<std::string>());
+    }
+    const fs::path& named = l.item.input();
     l.item.prompt = j.value("prompt", "");
     if (j.contains("id")) {
       l.id = {j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump(), true, origin};
     } else {
-      l.id = {l.item.image.stem().string(), false, origin};
+      l.id = {named.stem().string(), false, origin};
     }
     items.push_back(l);
   }

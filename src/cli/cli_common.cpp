@@ -78,6 +78,12 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
                      std::string("also map the same query for this generic prompt and write relative_maps.npy = "
                                  "map / baseline map; without TEXT: \"") + kDefaultBaselinePrompt + "\"")
           ->expected(0, 1);
+  cmd.add_option("--fps", f.fps,
+                 "video frames sampled per second (default: the model's video processor setting, else 2)");
+  cmd.add_option("--num-frames", f.num_frames, "sample this many video frames, evenly (instead of --fps)");
+  cmd.add_option("--video-min-pixels", f.video_min_pixels, "lower bound of each video frame's resized area (default: model's)");
+  cmd.add_option("--video-max-pixels", f.video_max_pixels,
+                 "upper bound of each video frame's resized area, caps tokens per frame (default: model's)");
 }
 
 RunSpec run_spec_from(const SharedRunFlags& f) {
@@ -104,10 +110,29 @@ RunSpec run_spec_from(const SharedRunFlags& f) {
       throw Error(ErrorKind::Usage, "--max-new-tokens " + std::to_string(f.max_new_tokens) + ": need at least 1");
     }
   }
+  if (f.fps != 0) options.video.fps = f.fps;
+  if (f.num_frames != 0) options.video.num_frames = f.num_frames;
+  if (f.video_min_pixels > 0) options.video.min_pixels = f.video_min_pixels;
+  if (f.video_max_pixels > 0) options.video.max_pixels = f.video_max_pixels;
   if (f.baseline_option != nullptr && f.baseline_option->count() > 0) {
     options.baseline_prompt = f.baseline_prompt.empty() ? std::string(kDefaultBaselinePrompt) : f.baseline_prompt;
   }
   return options;
+}
+
+std::vector<fs::path> parse_frames_option(const std::string& value) {
+  // A folder stays one entry: the Runner lists its frames (as for batch manifests).
+  std::vector<fs::path> frames;
+  size_t start = 0;
+  while (start <= value.size()) {
+    const size_t comma = std::min(value.find(',', start), value.size());
+    if (comma > start) frames.emplace_back(value.substr(start, comma - start));
+    start = comma + 1;
+  }
+  if (frames.empty()) {
+    throw Error(ErrorKind::Input, "--frames '" + value + "' names no file; give a,b,c or a folder of frames");
+  }
+  return frames;
 }
 
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& f) {

@@ -40,11 +40,19 @@ struct SharedRunFlags {
   bool raw_argmax = false;
   std::string baseline_prompt;
   const CLI::Option* baseline_option = nullptr;  // given at all (its value may be left out)
+  double fps = 0;                 // 0: not given
+  int64_t num_frames = 0;
+  int64_t video_min_pixels = 0;
+  int64_t video_max_pixels = 0;
 };
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
 // Parses the option strings into typed values (Error(Usage) naming the flag for a bad one) and
 // resolves the 0 = "model default" sentinels. Checks against the model happen in the Runner.
 RunSpec run_spec_from(const SharedRunFlags& flags);
+// `--frames a.png,b.png` (comma-separated files, in that order) or `--frames DIR` (its images in
+// name order). Error(Input) for an empty list or folder.
+std::vector<std::filesystem::path> parse_frames_option(const std::string& value);
+
 // Parses --device/--dtype (Error(Usage) for a bad spelling) and loads --model or the default model.
 std::shared_ptr<Model> load_model_from(const SharedRunFlags& flags);
 

@@ -24,6 +24,12 @@ RunFolder load_run_folder(const std::filesystem::path& dir, bool with_maps) {
   }
   run.model_layers = std::max(record.recorded_model_layers(), max_layer + 1);
   if (with_maps) run.maps = output::read_maps(dir, record);
+  if (run.maps.defined() && run.maps.dim() == 4) {
+    // A video's [layers, t, h, w]: its temporal patches stacked top to bottom, so every metric, peak and
+    // diff image works on the whole clip at once (a peak that moves to another frame moves t*h rows).
+    run.maps = run.maps.reshape({run.maps.size(0), run.maps.size(1) * run.maps.size(2), run.maps.size(3)});
+    run.merged_h = run.maps.size(1);
+  }
   return run;
 }
 

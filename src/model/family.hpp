@@ -16,6 +16,7 @@
 #include "attnmap/image.hpp"
 #include "attnmap/metadata.hpp"
 #include "attnmap/prompt.hpp"
+#include "attnmap/video.hpp"
 
 namespace attnmap {
 
@@ -28,14 +29,15 @@ class Family {
   // The metadata's model_family, e.g. "qwen2_5_vl".
   virtual const std::string& name() const = 0;
 
-  // The chat prompt for one user turn "image, then text", the image pad expanded to `image_tokens`.
-  // `system_prompt` empty means the model's default. Throws Error(Input) for an empty prompt.
+  // The chat prompt for one user turn "image (or video), then text", the pad expanded to
+  // `image_tokens`. `system_prompt` empty means the model's default. Throws Error(Input) for an empty
+  // prompt.
   virtual ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const std::string& user_text,
-                                       int64_t image_tokens, const std::string& system_prompt) const = 0;
+                                       int64_t image_tokens, const std::string& system_prompt,
+                                       VisualKind kind = VisualKind::Image) const = 0;
 
-  // The forward's position_ids for `ids`, given each image's merged (t, h, w) in order of appearance.
-  virtual torch::Tensor position_ids(const std::vector<int64_t>& ids,
-                                     const std::vector<std::array<int64_t, 3>>& merged_grids) const = 0;
+  // The forward's position_ids for `ids`, given each image's or video's merged grid in order of appearance.
+  virtual torch::Tensor position_ids(const std::vector<int64_t>& ids, const std::vector<VisualGrid>& grids) const = 0;
 
   // The position_ids of the token at sequence index `index` (>= S) while generating, for a prompt
   // whose forward took `prompt_position_ids` ([3, S] for M-RoPE): decode_step's position input.
@@ -43,6 +45,10 @@ class Family {
 
   // The export's image preprocessing (before any --min-pixels/--max-pixels override).
   virtual PreprocessParams preprocess_params() const = 0;
+
+  // The export's video processing (VideoParams::from_json: Error(Model) asking for a re-export when
+  // the file predates videos).
+  virtual VideoParams video_params() const = 0;
 
   virtual const SpecialTokens& special_tokens() const = 0;
 };

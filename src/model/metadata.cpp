@@ -81,6 +81,9 @@ ModelMetadata ModelMetadata::parse(const std::string& json_text, const std::stri
 
   const json& tokens = object_at(doc, "tokens", source);
   m.tokens.image_token_id = value_at<int64_t>(tokens, "image_token_id", source, "tokens");
+  if (tokens.contains("video_token_id") && tokens["video_token_id"].is_number_integer()) {
+    m.tokens.video_token_id = tokens["video_token_id"].get<int64_t>();
+  }
   m.tokens.vision_start_token_id = value_at<int64_t>(tokens, "vision_start_token_id", source, "tokens");
   m.tokens.vision_end_token_id = value_at<int64_t>(tokens, "vision_end_token_id", source, "tokens");
   m.tokens.im_start_token_id = value_at<int64_t>(tokens, "im_start_token_id", source, "tokens");
@@ -96,6 +99,7 @@ ModelMetadata ModelMetadata::parse(const std::string& json_text, const std::stri
   m.generation.repetition_penalty = value_at<double>(generation, "repetition_penalty", source, "generation");
   if (m.generation.eos_token_ids.empty()) fail(source, "metadata field 'generation.eos_token_ids' is empty");
   if (!(m.generation.repetition_penalty > 0)) fail(source, "metadata field 'generation.repetition_penalty' is not positive");
+  if (doc.contains("video") && doc["video"].is_object()) m.video = doc["video"];
   return m;
 }
 

@@ -87,6 +87,10 @@ class TorchScriptBackend final : public AttentionBackend {
     named.insert("pixel_values", inputs.pixel_values.to(device_));
     named.insert("image_grid_thw", inputs.image_grid_thw.to(device_));
     named.insert("position_ids", inputs.position_ids.to(device_));
+    if (inputs.pixel_values_videos.defined()) {
+      named.insert("pixel_values_videos", inputs.pixel_values_videos.to(device_));
+      named.insert("video_grid_thw", inputs.video_grid_thw.to(device_));
+    }
     return named;
   }
 

@@ -72,4 +72,10 @@ void dump_model_inputs(const fs::path& dir, const torch::Tensor& input_ids, cons
   save_npy(dir / "query_positions.npy", torch::tensor(query_rows, torch::kInt64));
 }
 
+void dump_video_inputs(const fs::path& dir, const torch::Tensor& pixel_values_videos, const torch::Tensor& video_grid_thw) {
+  ensure_directory(dir);
+  save_npy(dir / "pixel_values_videos.npy", pixel_values_videos);
+  save_npy(dir / "video_grid_thw.npy", video_grid_thw);
+}
+
 }  // namespace attnmap::output

@@ -100,6 +100,22 @@ nlohmann::ordered_json RunRecord::to_json() const {
     doc["viewer"] = {{"file", viewer->file}, {"detail", viewer->detail}, {"html_bytes", viewer->html_bytes},
                      {"notes", viewer->notes}};
   }
+  if (video) {
+    json patches = json::array();
+    for (const VideoRecord::TemporalPatch& t : video->temporal_patches) {
+      patches.push_back({{"frames", t.frames}, {"timestamps", t.timestamps}, {"time_position", t.time_position}});
+    }
+    doc["video"] = {{"source", video->source},
+                    {"path", video->path},
+                    {"frame_files", video->frame_files},
+                    {"fps", video->fps ? json(*video->fps) : json(nullptr)},
+                    {"total_frames", video->total_frames},
+                    {"frame_indices", video->frame_indices},
+                    {"sampled_fps", video->sampled_fps},
+                    {"second_per_grid_t", video->second_per_grid_t},
+                    {"time_interval", video->time_interval},
+                    {"temporal_patches", patches}};
+  }
   return doc;
 }
 

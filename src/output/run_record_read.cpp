@@ -201,6 +201,38 @@ AnswerRecord read_answer(const json& a, const Fields& f) {
   return answer;
 }
 
+VideoRecord read_video(const json& v, const Fields& f) {
+  VideoRecord video;
+  f.read(v, "source", "video.", video.source);
+  f.read(v, "path", "video.", video.path);
+  f.read(v, "frame_files", "video.", video.frame_files);
+  if (v.contains("fps") && !v["fps"].is_null()) {
+    double fps = 0;
+    f.read(v, "fps", "video.", fps);
+    video.fps = fps;
+  }
+  f.read(v, "total_frames", "video.", video.total_frames);
+  f.read(v, "frame_indices", "video.", video.frame_indices);
+  f.read(v, "sampled_fps", "video.", video.sampled_fps);
+  f.read(v, "second_per_grid_t", "video.", video.second_per_grid_t);
+  f.read(v, "time_interval", "video.", video.time_interval);
+  for (const json& entry : array_at(v, "temporal_patches", "video.", f, static_cast<size_t>(kMaxGridSide))) {
+    VideoRecord::TemporalPatch t;
+    f.read(entry, "frames", "video.temporal_patches[].", t.frames);
+    if (entry.contains("timestamps")) {
+      const json& ts = entry["timestamps"];
+      if (!ts.is_array()) throw f.corrupt("has 'video.temporal_patches[].timestamps' that is not a list");
+      for (const json& x : ts) {
+        if (!x.is_number()) throw f.corrupt("has 'video.temporal_patches[].timestamps' with a non-number");
+        t.timestamps.push_back(x.get<double>());
+      }
+    }
+    f.read(entry, "time_position", "video.temporal_patches[].", t.time_position);
+    video.temporal_patches.push_back(t);
+  }
+  return video;
+}
+
 BaselineRecord read_baseline(const json& b, const Fields& f) {
   BaselineRecord baseline;
   f.read(b, "prompt", "baseline.", baseline.prompt);
@@ -346,6 +378,7 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
     f.read(*v, "notes", "viewer.", viewer.notes);
     r.viewer = viewer;
   }
+  if (const json* v = f.object(doc, "video", "")) r.video = read_video(*v, f);
   if (const json* timings = f.object(doc, "timings_ms", "")) {
     for (const auto& [stage, ms] : timings->items()) {
       if (!ms.is_number()) throw f.corrupt("has 'timings_ms." + stage.substr(0, 40) + "' that is not a number");
@@ -373,10 +406,13 @@ torch::Tensor read_maps(const fs::path& dir, const RunRecord& record) {
   const fs::path npy = dir / kMapsFile;
   const NpyHeader header = read_npy_header(npy);  // throws Error(Input) naming the file
   if (header.dtype != torch::kFloat32 && header.dtype != torch::kFloat64) throw corrupt(npy, "is not a float array");
-  const std::vector<int64_t> expected{static_cast<int64_t>(record.layers.size()), record.grid.merged_h, record.grid.merged_w};
+  // A video's maps have a time axis: [layers, t, merged_h, merged_w] (docs/video.md).
+  std::vector<int64_t> expected{static_cast<int64_t>(record.layers.size()), record.grid.merged_h, record.grid.merged_w};
+  if (record.video) expected.insert(expected.begin() + 1, record.grid.t);
   if (header.shape != expected) {
     throw corrupt(npy, "has shape " + npy_shape_text(header.shape) + " but '" + (dir / kAttentionFile).string() +
                            "' records " + std::to_string(record.layers.size()) + " layers of " +
+                           (record.video ? std::to_string(record.grid.t) + " x " : std::string()) +
                            std::to_string(record.grid.merged_h) + "x" + std::to_string(record.grid.merged_w) + " cells");
   }
   return load_npy(npy);

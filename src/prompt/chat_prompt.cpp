@@ -7,7 +7,7 @@
 namespace attnmap {
 
 ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& metadata, const std::string& user_text,
-                             int64_t image_tokens, const std::string& system_prompt) {
+                             int64_t image_tokens, const std::string& system_prompt, VisualKind kind) {
   if (user_text.find_first_not_of(" \t\r\n") == std::string::npos) {
     throw Error(ErrorKind::Input, "the prompt is empty; pass the question about the image with --prompt");
   }
@@ -26,7 +26,9 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
   ChatPrompt p;
   p.ids = tokenizer.encode(head);
   p.image_start = static_cast<int64_t>(p.ids.size());
-  p.ids.insert(p.ids.end(), image_tokens, metadata.tokens.image_token_id);
+  const int64_t pad = kind == VisualKind::Video ? metadata.tokens.video_token_id : metadata.tokens.image_token_id;
+  if (pad < 0) throw Error(ErrorKind::Model, "the model metadata names no video token; re-export it with attnmap-export");
+  p.ids.insert(p.ids.end(), image_tokens, pad);
   p.image_end = static_cast<int64_t>(p.ids.size());
   const std::vector<int64_t> middle = tokenizer.encode(vision_end + user_text);
   p.ids.insert(p.ids.end(), middle.begin(), middle.end());

@@ -1,5 +1,10 @@
 #include "run/item_outputs.hpp"
 
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
 #include "attnmap/tokenizer.hpp"
 #include "attnmap/viewer.hpp"
 #include "run/viewer_page.hpp"
@@ -22,8 +27,74 @@ AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings&
   return a;
 }
 
+VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const PreprocessedVideo& inputs,
+                         int temporal_patch_size) {
+  VideoRecord v;
+  v.source = item.frames.empty() ? "video" : "frames";
+  v.path = item.frames.empty() ? item.video.string() : item.frames.front().string();
+  for (const auto& f : item.frames) v.frame_files.push_back(f.string());
+  v.fps = video.info.fps;
+  v.total_frames = video.info.total_frames;
+  v.frame_indices = video.indices;
+  v.sampled_fps = video.sampled_fps;
+  v.second_per_grid_t = inputs.second_per_grid_t;
+  v.time_interval = inputs.time_interval;
+  const double fps = video.info.fps.value_or(24.0);  // transformers' default for frames without a rate
+  const size_t n = video.indices.size();
+  for (int64_t k = 0; k < inputs.grid_t; ++k) {
+    VideoRecord::TemporalPatch t;
+    for (int j = 0; j < temporal_patch_size; ++j) {
+      // The processor fills the last temporal patch with copies of the last frame.
+      const size_t at = std::min(n - 1, static_cast<size_t>(k * temporal_patch_size + j));
+      t.frames.push_back(video.indices[at]);
+      t.timestamps.push_back(static_cast<double>(video.indices[at]) / fps);
+    }
+    t.time_position = static_cast<int64_t>(static_cast<float>(k) * inputs.time_interval);
+    v.temporal_patches.push_back(t);
+  }
+  return v;
+}
+
+namespace {
+
+// A video's JPEGs: layer_XX.jpg is the layer's frame strip (every temporal patch over its frame, one
+// scale); grid.jpg stacks the strips of all layers. Answer and relative maps stay in their .npy.
+void write_video_images(output::RunFolderWriter& folder, const RunRecord& record, const InferredItem& inferred,
+                        const RenderOptions& render) {
+  std::vector<std::string> labels;
+  for (size_t k = 0; k < record.video->temporal_patches.size(); ++k) {
+    const VideoRecord::TemporalPatch& t = record.video->temporal_patches[k];
+    // "t1 · frames 8–12 · 1.00–1.50 s": a temporal patch is its frames together (the tile shows them averaged).
+    char time[48];
+    std::snprintf(time, sizeof time, "%.2f–%.2f s", t.timestamps.front(), t.timestamps.back());
+    const std::string frames = t.frames.front() == t.frames.back()
+                                   ? "frame " + std::to_string(t.frames.front())
+                                   : "frames " + std::to_string(t.frames.front()) + "–" + std::to_string(t.frames.back());
+    labels.push_back("t" + std::to_string(k) + " · " + frames + " · " + time);
+  }
+  std::vector<cv::Mat> strips;
+  std::vector<std::string> titles;
+  for (size_t i = 0; i < record.layers.size(); ++i) {
+    const torch::Tensor layer_maps = inferred.maps[static_cast<int64_t>(i)];  // [t, h, w]
+    std::vector<torch::Tensor> per_patch;
+    for (int64_t k = 0; k < layer_maps.size(0); ++k) per_patch.push_back(layer_maps[k]);
+    cv::Mat strip = render_frame_strip(inferred.frames, per_patch, labels, render);
+    folder.write_layer_image(record.layers[i].layer, strip);
+    strips.push_back(std::move(strip));
+    titles.push_back("layer " + std::to_string(record.layers[i].layer));
+  }
+  const cv::Mat grid = stack_strips(strips, titles);
+  folder.write_grid_image(grid);
+}
+
+}  // namespace
+
 void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,
                        const Tokenizer& tokenizer, const RenderOptions& render) {
+  if (record.video) {
+    write_video_images(folder, record, inferred, render);
+    return;
+  }
   std::vector<torch::Tensor> maps;
   std::vector<std::string> labels;
   for (size_t i = 0; i < record.layers.size(); ++i) {

@@ -15,6 +15,11 @@ class Tokenizer;
 // maps_shape and query_tokens are the caller's.
 AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings& settings, const Tokenizer& tokenizer);
 
+// attention.json's `video`: the source, the sampled frames and each temporal patch's frames, times
+// and M-RoPE time index.
+VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const PreprocessedVideo& inputs,
+                         int temporal_patch_size);
+
 // layer_XX.jpg and grid.jpg; with an answer answer_strip_layer_XX.jpg (labels: token_display_labels,
 // and record.answer->strip_labels); with a baseline relative_layer_XX.jpg.
 void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,

@@ -1,5 +1,7 @@
 // The three stages of one item. The Runner holds the typed options checked against the model;
 // files are written only by write(), through the output module.
+#include <opencv2/imgproc.hpp>
+
 #include <algorithm>
 
 #include "attnmap/answer.hpp"
@@ -43,6 +45,29 @@ Runner::Runner(std::shared_ptr<Model> model, RunSpec options)
   if (options_.baseline_prompt && options_.baseline_prompt->empty()) {
     throw Error(ErrorKind::Usage, "--baseline-prompt is empty; give a text or leave the value out for the default");
   }
+  const VideoSpec& v = options_.video;
+  if (v.fps && v.num_frames) throw Error(ErrorKind::Usage, "--fps and --num-frames exclude each other; give one");
+  if (v.fps && !(*v.fps > 0)) throw Error(ErrorKind::Usage, "--fps " + std::to_string(*v.fps) + ": need a positive rate");
+  if (v.num_frames && *v.num_frames < 1) {
+    throw Error(ErrorKind::Usage, "--num-frames " + std::to_string(*v.num_frames) + ": need at least 1");
+  }
+  if (!model_->metadata().video.is_null()) {
+    video_ = model_->family().video_params();
+    if (v.min_pixels) video_->pixels.min_pixels = *v.min_pixels;
+    if (v.max_pixels) video_->pixels.max_pixels = *v.max_pixels;
+    if (video_->pixels.min_pixels <= 0 || video_->pixels.max_pixels < video_->pixels.min_pixels) {
+      throw Error(ErrorKind::Usage, "--video-min-pixels " + std::to_string(video_->pixels.min_pixels) +
+                                        " / --video-max-pixels " + std::to_string(video_->pixels.max_pixels) +
+                                        ": need 0 < min <= max");
+    }
+    // The command's choice, else the processor config's, else kDefaultVideoFps.
+    if (v.fps || v.num_frames) {
+      video_->sampling.fps = v.fps;
+      video_->sampling.num_frames = v.num_frames;
+    } else if (!video_->sampling.fps && !video_->sampling.num_frames) {
+      video_->sampling.fps = kDefaultVideoFps;
+    }
+  }
 }
 
 namespace {
@@ -66,14 +91,44 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   Stopwatch clock;
   PreparedItem p;
   p.item = item;
-  p.original_rgb = load_image_rgb(item.image);
+  const bool is_video = !item.video.empty() || !item.frames.empty();
+  if (is_video) {
+    if (!video_) (void)model_->family().video_params();  // throws: the export predates videos
+    if (!item.frames.empty() && (options_.video.fps || options_.video.num_frames)) {
+      throw Error(ErrorKind::Usage, "--frames takes every frame given, as transformers does for a frame list; "
+                                    "drop --fps/--num-frames or pass --video");
+    }
+    std::error_code ec;
+    if (item.frames.size() == 1 && std::filesystem::is_directory(item.frames.front(), ec)) {
+      p.item.frames = list_frame_files(item.frames.front());  // a folder of frames, in name order
+    }
+    p.video = p.item.frames.empty() ? decode_video(item.video, video_->sampling) : load_frames(p.item.frames);
+    p.original_rgb = p.video->frames.front();
+  } else {
+    p.original_rgb = load_image_rgb(item.image);
+  }
   p.timings["decode"] = clock.lap();
+  const std::string source = is_video ? (item.frames.empty() ? "video '" + item.video.string() + "'"
+                                                             : "frames '" + item.frames.front().string() + "', ...")
+                                      : "image '" + item.image.string() + "'";
   try {
-    p.image = preprocess_image(p.original_rgb, preprocess_);
+    if (is_video) {
+      p.video_inputs = preprocess_video(p.video->frames, video_->pixels, p.video->sampled_fps, video_->tokens_per_second);
+      // The grid fields the rest of the run reads (maps, records) describe the video's grid.
+      p.image.grid_t = p.video_inputs.grid_t;
+      p.image.grid_h = p.video_inputs.grid_h;
+      p.image.grid_w = p.video_inputs.grid_w;
+      p.image.resized_height = p.video_inputs.resized_height;
+      p.image.resized_width = p.video_inputs.resized_width;
+      p.image.pixel_values = torch::zeros({0, p.video_inputs.pixel_values_videos.size(1)}, torch::kFloat32);
+      p.image.image_grid_thw = torch::zeros({0, 3}, torch::kInt64);
+    } else {
+      p.image = preprocess_image(p.original_rgb, preprocess_);
+    }
   } catch (const Error& e) {
     // The size checks know the pixels, not the file: name it so batch summaries and users can act.
     if (e.kind() != ErrorKind::Input) throw;
-    throw Error(ErrorKind::Input, "image '" + item.image.string() + "': " + e.what());
+    throw Error(ErrorKind::Input, source + ": " + e.what());
   }
   p.timings["preprocess"] = clock.lap();
 
@@ -81,7 +136,10 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const int64_t merge = meta.vision.spatial_merge_size;
   const int64_t merged_h = p.image.grid_h / merge, merged_w = p.image.grid_w / merge;
   const int64_t image_tokens = p.image.grid_t * merged_h * merged_w;
-  p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt);
+  const VisualKind kind = is_video ? VisualKind::Video : VisualKind::Image;
+  const VisualGrid grid{kind, p.image.grid_t, merged_h, merged_w, is_video ? p.video_inputs.time_interval : 1.0f};
+  p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt,
+                                                kind);
   p.layers = layers_;
   if (!options_.query.is_answer()) p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
   const auto inputs_for = [&](const ChatPrompt& prompt) {
@@ -89,13 +147,17 @@ PreparedItem Runner::prepare(const RunItem& item) const {
     in.input_ids = torch::tensor(prompt.ids, torch::kInt64);
     in.pixel_values = p.image.pixel_values;
     in.image_grid_thw = p.image.image_grid_thw;
-    in.position_ids = model_->family().position_ids(prompt.ids, {{p.image.grid_t, merged_h, merged_w}});
+    if (is_video) {
+      in.pixel_values_videos = p.video_inputs.pixel_values_videos;
+      in.video_grid_thw = p.video_inputs.video_grid_thw;
+    }
+    in.position_ids = model_->family().position_ids(prompt.ids, {grid});
     return in;
   };
   p.inputs = inputs_for(p.prompt);
   if (options_.baseline_prompt) {
     p.baseline_prompt = model_->family().build_chat_prompt(model_->tokenizer(), *options_.baseline_prompt,
-                                                           image_tokens, options_.system_prompt);
+                                                           image_tokens, options_.system_prompt, kind);
     p.baseline_inputs = inputs_for(*p.baseline_prompt);
     p.baseline_query_rows = resolve_query_rows(baseline_query(options_.query), *p.baseline_prompt, model_->tokenizer());
   }
@@ -108,6 +170,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
   const ModelMetadata& meta = model_->metadata();
   const int64_t merge = meta.vision.spatial_merge_size;
   const int64_t merged_h = prepared.image.grid_h / merge, merged_w = prepared.image.grid_w / merge;
+  const int64_t grid_t = prepared.image.grid_t;
   // rows [H', Q, S] per layer -> the --heads selection [1, Q, S] (as is when the forward reduced them).
   const auto select_heads = [&](const torch::Tensor& rows) {
     if (rows.size(0) == 1) return rows;
@@ -122,11 +185,14 @@ InferredItem Runner::infer(PreparedItem prepared) {
   const auto to_maps = [&](const std::vector<torch::Tensor>& rows, const ChatPrompt& prompt) {
     std::vector<torch::Tensor> one;
     for (const torch::Tensor& layer : rows) one.push_back(mean_rows(select_heads(layer)));
-    return image_maps(one, 0, prompt.image_start, prompt.image_end, merged_h, merged_w);
+    // A video's tokens are t-major raster order: [t*h, w] rows are its [t, h, w] maps.
+    const torch::Tensor maps = image_maps(one, 0, prompt.image_start, prompt.image_end, grid_t * merged_h, merged_w);
+    return prepared.video ? maps.view({maps.size(0), grid_t, merged_h, merged_w}) : maps;
   };
   // With the viewer, the forward keeps every head and row: the prompt tokens' rows follow the
   // query's, and maps.npy is reduced here from the same rows the page shows.
-  const bool viewer = options_.write_viewer;
+  // The viewer has no time axis yet: a video run writes none (docs/video.md).
+  const bool viewer = options_.write_viewer && !prepared.video;
   const int64_t query_count = static_cast<int64_t>(prepared.query_rows.size());
   AttentionRequest request;
   request.layers = prepared.layers;
@@ -254,8 +320,27 @@ InferredItem Runner::infer(PreparedItem prepared) {
   r.options.max_pixels = preprocess_.max_pixels;
   r.device = model_->device_name();
   r.dtype = model_->dtype_name();
-  r.image = {prepared.item.image.string(), prepared.original_rgb.cols, prepared.original_rgb.rows,
-             prepared.image.resized_width, prepared.image.resized_height};
+  const std::string visual_path = prepared.video ? (prepared.item.frames.empty() ? prepared.item.video.string()
+                                                                                 : prepared.item.frames.front().string())
+                                                 : prepared.item.image.string();
+  r.image = {visual_path, prepared.original_rgb.cols, prepared.original_rgb.rows, prepared.image.resized_width,
+             prepared.image.resized_height};
+  if (prepared.video) {
+    r.video = video_record(prepared.item, *prepared.video, prepared.video_inputs,
+                           model_->metadata().vision.temporal_patch_size);
+    // What each temporal patch's map is drawn over: its frames averaged, as the patch embedding sees
+    // them together (a moving object shows at both places).
+    const auto& frames = prepared.video->frames;
+    const size_t tps = static_cast<size_t>(meta.vision.temporal_patch_size);
+    for (size_t k = 0; k < r.video->temporal_patches.size(); ++k) {
+      cv::Mat sum;
+      frames[std::min(frames.size() - 1, k * tps)].convertTo(sum, CV_32FC3);
+      for (size_t j = 1; j < tps; ++j) cv::accumulate(frames[std::min(frames.size() - 1, k * tps + j)], sum);
+      cv::Mat mean;
+      sum.convertTo(mean, CV_8UC3, 1.0 / static_cast<double>(tps));
+      out.frames.push_back(mean);
+    }
+  }
   r.grid = {prepared.image.grid_t, prepared.image.grid_h, prepared.image.grid_w, prepared.image.grid_h / merge,
             prepared.image.grid_w / merge};
   r.id = prepared.item.id;
@@ -283,7 +368,7 @@ RunRecord Runner::write(const InferredItem& inferred) const {
   record.model.sha256 = model_->sha256();
   output::RunFolderWriter folder(inferred.item.out_dir);
   if (options_.write_images) write_item_images(folder, record, inferred, model_->tokenizer(), options_.render);
-  if (options_.write_viewer) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
+  if (options_.write_viewer && !record.video) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);
   if (inferred.answer_maps.defined()) folder.write_answer_maps(inferred.answer_maps);

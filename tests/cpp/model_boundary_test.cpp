@@ -103,7 +103,8 @@ TEST(FamilyRegistry, Qwen2_5_VlRoutesToThePromptPositionAndPreprocessFunctions) 
   EXPECT_EQ(mine.ids, direct.ids);
   EXPECT_EQ(mine.image_start, direct.image_start);
   const std::vector<std::array<int64_t, 3>> grids = {{1, 2, 3}};
-  EXPECT_TRUE(torch::equal(family->position_ids(mine.ids, grids), mrope_position_ids(mine.ids, 151655, grids)));
+  EXPECT_TRUE(torch::equal(family->position_ids(mine.ids, {VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f}}),
+                           mrope_position_ids(mine.ids, 151655, grids)));
   const PreprocessParams params = family->preprocess_params();
   EXPECT_EQ(params.max_pixels, 50176);
   EXPECT_FLOAT_EQ(params.image_std[0], 0.25f);

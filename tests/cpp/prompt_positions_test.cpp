@@ -125,3 +125,32 @@ TEST(MropePositions, GenerationContinuesAfterThePromptsLargestPosition) {
   }
   EXPECT_THROW((void)attnmap::mrope_decode_position_ids(pos, 6), attnmap::Error);
 }
+
+// A video's temporal patch k sits at time L + int(k * interval) in float32 (transformers'
+// get_vision_position_ids); rows and columns as for an image; the text after it resumes at
+// L + max(h, w), ignoring time.
+TEST(MropePositions, VideoTimeAxisScalesTemporalPatchesAndTextIgnoresTime) {
+  constexpr int64_t T = 7;
+  constexpr int64_t kVideoPad = 151656;
+  // Grid (3, 1, 2): three temporal patches of a row of two; interval 0.35 * 2 = 0.7 (7 frames at
+  // 10 fps sampled at 4 fps, tokens_per_second 2): times int(0 * 0.7) = 0, int(0.7) = 0, int(1.4) = 1.
+  const std::vector<int64_t> ids = {T, kVisionStart, kVideoPad, kVideoPad, kVideoPad, kVideoPad, kVideoPad, kVideoPad,
+                                    kVisionEnd};
+  const float interval = 2.0f * static_cast<float>(2.0 / (4.0 / 7.0 * 10.0));
+  const torch::Tensor pos = attnmap::mrope_position_ids(ids, kImagePad, kVideoPad,
+                                                        {attnmap::VisualGrid{attnmap::VisualKind::Video, 3, 1, 2, interval}});
+  // L = 2; text resumes at 2 + max(1, 2) = 4, though the last temporal patch sits at time 3.
+  const std::vector<std::vector<int64_t>> expected = {
+      {0, 1, 2, 2, 2, 2, 3, 3, 4},
+      {0, 1, 2, 2, 2, 2, 2, 2, 4},
+      {0, 1, 2, 3, 2, 3, 2, 3, 4}};
+  for (int axis = 0; axis < 3; ++axis) {
+    const auto row = pos[axis].contiguous();
+    EXPECT_EQ(std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + 9), expected[static_cast<size_t>(axis)])
+        << "axis " << axis;
+  }
+  // A video pad where an image grid is expected is a bug of the caller, not silently accepted.
+  EXPECT_THROW((void)attnmap::mrope_position_ids(ids, kImagePad, kVideoPad,
+                                                 {attnmap::VisualGrid{attnmap::VisualKind::Image, 3, 1, 2, 1.0f}}),
+               attnmap::Error);
+}

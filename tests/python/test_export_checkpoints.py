@@ -34,9 +34,12 @@ SCHEMA = {
     "parameters": ["vision", "text", "total"],
     "exporter": ["attnmap_tools", "torch", "transformers"],
     "generation": ["source", "eos_token_ids", "repetition_penalty", "do_sample", "temperature", "top_p", "top_k"],
+    "video": ["patch_size", "temporal_patch_size", "merge_size", "min_pixels", "max_pixels", "image_mean", "image_std",
+              "rescale_factor", "resample", "do_convert_rgb", "min_frames", "max_frames", "fps", "num_frames",
+              "do_sample_frames", "source", "tokens_per_second"],
 }
 TOP = ["format", "format_version", "model_family", "model_name", "dtype", "exporter", "text", "vision", "tokens",
-       "chat", "preprocess", "parameters", "focus_layer", "generation"]
+       "chat", "preprocess", "parameters", "focus_layer", "generation", "video"]
 
 
 def _quiet(*_args, **_kwargs):

@@ -14,13 +14,12 @@ class Qwen2_5_VL final : public Family {
   const std::string& name() const override { return name_; }
 
   ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const std::string& user_text, int64_t image_tokens,
-                               const std::string& system_prompt) const override {
-    return attnmap::build_chat_prompt(tokenizer, metadata_, user_text, image_tokens, system_prompt);
+                               const std::string& system_prompt, VisualKind kind) const override {
+    return attnmap::build_chat_prompt(tokenizer, metadata_, user_text, image_tokens, system_prompt, kind);
   }
 
-  torch::Tensor position_ids(const std::vector<int64_t>& ids,
-                             const std::vector<std::array<int64_t, 3>>& merged_grids) const override {
-    return mrope_position_ids(ids, metadata_.tokens.image_token_id, merged_grids);
+  torch::Tensor position_ids(const std::vector<int64_t>& ids, const std::vector<VisualGrid>& grids) const override {
+    return mrope_position_ids(ids, metadata_.tokens.image_token_id, metadata_.tokens.video_token_id, grids);
   }
 
   torch::Tensor decode_position_ids(const torch::Tensor& prompt_position_ids, int64_t index) const override {
@@ -28,6 +27,8 @@ class Qwen2_5_VL final : public Family {
   }
 
   PreprocessParams preprocess_params() const override { return PreprocessParams::from_json(metadata_.preprocess); }
+
+  VideoParams video_params() const override { return VideoParams::from_json(metadata_.video); }
 
   const SpecialTokens& special_tokens() const override { return metadata_.tokens; }
 

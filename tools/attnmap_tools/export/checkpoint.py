@@ -138,6 +138,26 @@ def read_preprocessor_config(ckpt: pathlib.Path) -> Optional[dict]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_video_processor_config(ckpt: pathlib.Path) -> Tuple[Optional[dict], str]:
+    """The dict transformers' video processor is built from, found as AutoVideoProcessor finds it
+    (transformers 5, video_processing_utils): processor_config.json's "video_processor", else
+    video_preprocessor_config.json, else preprocessor_config.json (the released Qwen2.5-VL checkpoints
+    have only the last, so their videos take the image bounds). Returns (dict or None, file name)."""
+    nested = ckpt / "processor_config.json"
+    if nested.is_file():
+        data = json.loads(nested.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("video_processor"), dict):
+            return data["video_processor"], "processor_config.json"
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        path = ckpt / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise CheckpointError(f"{path}: expected a JSON object")
+            return data, name
+    return None, "defaults"
+
+
 def read_generation_config(ckpt: pathlib.Path) -> Optional[dict]:
     """generation_config.json (end ids, repetition penalty of the released checkpoints), or None."""
     path = ckpt / "generation_config.json"

@@ -13,10 +13,11 @@ from typing import List, Optional
 import torch
 
 from .checkpoint import (CheckpointError, read_chat_template, read_generation_config, read_preprocessor_config,
+                         read_video_processor_config,
                          read_raw_config, read_tokenizer_json)
 from .config import ConfigError, ModelConfig
 from .families import Family, family_for
-from .metadata import build_metadata, count_parameters, generation_section, special_token_ids
+from .metadata import build_metadata, count_parameters, generation_section, special_token_ids, video_section
 
 MIN_TORCH = (2, 1)
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -104,9 +105,11 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     module = build_module(family, cfg, ckpt, torch_dtype)
     log(f"loaded weights from {ckpt} in {time.time() - t0:.1f}s")
     generation = generation_section(read_generation_config(ckpt), raw, special_token_ids(tokenizer_json))
+    video_dict, video_source = read_video_processor_config(ckpt)
+    video = video_section(video_dict, video_source, cfg.vision.tokens_per_second)
     meta = build_metadata(cfg, family.name, model_name(raw, ckpt), torch_dtype, tokenizer_json, template,
                           preprocessor, count_parameters(module), focus_layer, transformers_version(),
-                          generation)
+                          generation, video)
     extra = {"attnmap/metadata.json": json.dumps(meta, indent=2).encode("utf-8"),
              "attnmap/tokenizer.json": tokenizer_json,
              "attnmap/chat_template.jinja": template.encode("utf-8")}

@@ -55,6 +55,40 @@ def preprocess_section(pp: Optional[dict]) -> dict:
     return out
 
 
+# transformers' Qwen2VLVideoProcessor class defaults (v5), used for what its config dict lacks.
+VIDEO_DEFAULTS = {
+    "min_pixels": 128 * 28 * 28, "max_pixels": 28 * 28 * 768, "min_frames": 4, "max_frames": 768,
+    "fps": None, "num_frames": None, "do_sample_frames": False,
+}
+
+
+def video_section(vp: Optional[dict], source: str, tokens_per_second: float) -> dict:
+    """metadata "video" (docs/video.md): the video processor's settings as transformers builds it from
+    `vp` (read_video_processor_config) and the M-RoPE time scale. The patch, merge, mean, std and
+    rescale values are the image processor's keys of the same dict (the "preprocess" section when the
+    dict is preprocessor_config.json)."""
+    out = dict(VIDEO_DEFAULTS)
+    pre = preprocess_section(vp)
+    for key in ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "rescale_factor",
+                "resample", "do_convert_rgb"):
+        out[key] = pre[key]
+    vp = vp or {}
+    # Qwen2VLVideoProcessor.__init__: its class `size` unless the dict has one, then min/max_pixels over it.
+    size = vp.get("size") or {"shortest_edge": out["min_pixels"], "longest_edge": out["max_pixels"]}
+    out["min_pixels"] = int(vp["min_pixels"] if vp.get("min_pixels") is not None else size.get("shortest_edge"))
+    out["max_pixels"] = int(vp["max_pixels"] if vp.get("max_pixels") is not None else size.get("longest_edge"))
+    for key in ("min_frames", "max_frames", "num_frames"):
+        if vp.get(key) is not None:
+            out[key] = int(vp[key])
+    if vp.get("fps") is not None:
+        out["fps"] = float(vp["fps"])
+    if vp.get("do_sample_frames") is not None:
+        out["do_sample_frames"] = bool(vp["do_sample_frames"])
+    out["source"] = source
+    out["tokens_per_second"] = float(tokens_per_second)
+    return out
+
+
 def special_token_ids(tokenizer_json: bytes) -> dict:
     added = {t["content"]: t["id"] for t in json.loads(tokenizer_json).get("added_tokens", [])}
     wanted = {"im_start_token_id": "<|im_start|>", "im_end_token_id": "<|im_end|>",
@@ -116,9 +150,10 @@ def count_parameters(module: torch.nn.Module) -> dict:
 def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.dtype, tokenizer_json: bytes,
                    template: str, preprocessor: Optional[dict], parameters: dict,
                    focus_layer: Optional[int], transformers_version: Optional[str],
-                   generation: Optional[dict] = None) -> dict:
+                   generation: Optional[dict] = None, video: Optional[dict] = None) -> dict:
     """generation: generation_section(...) of the checkpoint; None gives the defaults (no
-    generation_config.json, no config.json end id)."""
+    generation_config.json, no config.json end id). video: video_section(...); None gives the video
+    processor defaults over `preprocessor`."""
     t, v = cfg.text, cfg.vision
     tokens = {"image_token_id": cfg.image_token_id, "video_token_id": cfg.video_token_id,
               "vision_start_token_id": cfg.vision_start_token_id, "vision_end_token_id": cfg.vision_end_token_id}
@@ -147,4 +182,6 @@ def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.
         "parameters": parameters,
         "focus_layer": focus_layer,
         "generation": generation if generation is not None else generation_section(None, {}, tokens),
+        "video": video if video is not None else video_section(preprocessor, "preprocessor_config.json",
+                                                               v.tokens_per_second),
     }

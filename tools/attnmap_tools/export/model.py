@@ -20,6 +20,8 @@ from .vision import VisionTransformer
 
 # The named inputs of forward(); a missing or extra name is refused (docs/design.md, "forward contract").
 INPUT_NAMES = ["input_ids", "pixel_values", "image_grid_thw", "position_ids"]
+# Inputs that may be left out: a video's patches and grids (docs/video.md), as the HF processor names them.
+OPTIONAL_INPUT_NAMES = ["pixel_values_videos", "video_grid_thw"]
 
 
 class TextModel(nn.Module):
@@ -52,7 +54,9 @@ class AttnMapQwen2_5_VL(nn.Module):
         self.rope_theta = cfg.text.rope_theta
         self.mrope_section: List[int] = list(cfg.text.mrope_section)
         self.image_token_id = cfg.image_token_id
+        self.video_token_id = cfg.video_token_id
         self.input_names: List[str] = list(INPUT_NAMES)
+        self.optional_input_names: List[str] = list(OPTIONAL_INPUT_NAMES)
         self.head_reductions: List[str] = list(HEAD_REDUCTIONS)
 
     def _check_inputs(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
@@ -62,9 +66,12 @@ class AttnMapQwen2_5_VL(nn.Module):
                 raise RuntimeError("attnmap: inputs has no '" + name + "'; the forward takes exactly "
                                    + ", ".join(self.input_names))
         for name in inputs.keys():
-            if name not in self.input_names:
-                raise RuntimeError("attnmap: inputs has an unknown key '" + name + "'; the forward takes exactly "
-                                   + ", ".join(self.input_names))
+            if name not in self.input_names and name not in self.optional_input_names:
+                raise RuntimeError("attnmap: inputs has an unknown key '" + name + "'; the forward takes "
+                                   + ", ".join(self.input_names) + " and optionally "
+                                   + ", ".join(self.optional_input_names))
+        if ("pixel_values_videos" in inputs) != ("video_grid_thw" in inputs):
+            raise RuntimeError("attnmap: pixel_values_videos and video_grid_thw go together")
         input_ids = inputs["input_ids"]
         image_grid_thw = inputs["image_grid_thw"]
         position_ids = inputs["position_ids"]
@@ -77,6 +84,10 @@ class AttnMapQwen2_5_VL(nn.Module):
                                + str(position_ids.size()))
         if image_grid_thw.numel() > 0 and (image_grid_thw.dim() != 2 or image_grid_thw.size(1) != 3):
             raise RuntimeError("attnmap: image_grid_thw must be [I, 3], got " + str(image_grid_thw.size()))
+        if "video_grid_thw" in inputs:
+            video_grid_thw = inputs["video_grid_thw"]
+            if video_grid_thw.numel() > 0 and (video_grid_thw.dim() != 2 or video_grid_thw.size(1) != 3):
+                raise RuntimeError("attnmap: video_grid_thw must be [V, 3], got " + str(video_grid_thw.size()))
         for layer in layers:
             if layer < 0 or layer >= self.num_layers:
                 raise RuntimeError("attnmap: layer " + str(layer) + " out of range [0, "
@@ -97,23 +108,38 @@ class AttnMapQwen2_5_VL(nn.Module):
         """Merged image features [tokens, hidden] in raster order (what replaces the image pads)."""
         return self.visual(pixel_values, image_grid_thw)
 
+    def _scatter_visual(self, h: torch.Tensor, input_ids: torch.Tensor, token_id: int, what: str,
+                        pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+        """The vision tower's merged features of `pixel_values` written over the `token_id` pads."""
+        mask = input_ids == token_id
+        n_tokens = int(mask.sum())
+        if grid_thw.numel() == 0:
+            if n_tokens != 0:
+                raise RuntimeError("attnmap: input_ids has " + str(n_tokens) + " " + what + " tokens but no "
+                                   + what + " was given")
+            return h
+        feats = self.visual(pixel_values, grid_thw)
+        if n_tokens != feats.size(0):
+            raise RuntimeError("attnmap: " + what + " features and " + what + " tokens do not match: tokens "
+                               + str(n_tokens) + ", features " + str(feats.size(0)))
+        return h.masked_scatter(mask.unsqueeze(-1), feats.to(h.dtype))
+
     @torch.jit.export
     def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor,
               image_grid_thw: torch.Tensor) -> torch.Tensor:
         """Decoder input embeddings [S, hidden] with image features scattered into the image pads."""
         input_ids = input_ids.to(self.model.embed_tokens.weight.device)
         h = self.model.embed_tokens(input_ids)
-        image_mask = input_ids == self.image_token_id
-        n_tokens = int(image_mask.sum())
-        if image_grid_thw.numel() == 0:
-            if n_tokens != 0:
-                raise RuntimeError("attnmap: input_ids has " + str(n_tokens) + " image tokens but no image was given")
-            return h
-        feats = self.visual(pixel_values, image_grid_thw)
-        if n_tokens != feats.size(0):
-            raise RuntimeError("attnmap: image features and image tokens do not match: tokens "
-                               + str(n_tokens) + ", features " + str(feats.size(0)))
-        return h.masked_scatter(image_mask.unsqueeze(-1), feats.to(h.dtype))
+        return self._scatter_visual(h, input_ids, self.image_token_id, "image", pixel_values, image_grid_thw)
+
+    def _embed_inputs(self, inputs: Dict[str, torch.Tensor], input_ids: torch.Tensor) -> torch.Tensor:
+        """embed() plus the video, when the inputs carry one: its temporal patches go through the same
+        vision tower (full attention within each temporal patch, windows within it) into the video pads."""
+        h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
+        empty = torch.zeros(0, 3, dtype=torch.long)
+        video_grid_thw = inputs["video_grid_thw"] if "video_grid_thw" in inputs else empty
+        video_pixels = inputs["pixel_values_videos"] if "pixel_values_videos" in inputs else empty
+        return self._scatter_visual(h, input_ids, self.video_token_id, "video", video_pixels, video_grid_thw)
 
     def forward(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
                 head_reduce: str, mean_queries: bool, return_logits: bool) -> Dict[str, torch.Tensor]:
@@ -141,7 +167,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         input_ids = inputs["input_ids"].to(device)
         position_ids = inputs["position_ids"].to(device)
         query_positions = query_positions.to(device)
-        h = self.embed(input_ids, inputs["pixel_values"], inputs["image_grid_thw"])
+        h = self._embed_inputs(inputs, input_ids)
         cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
         return self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last,
                                    keep_cache)

@@ -60,6 +60,56 @@ def load_processor(ckpt):
                               chat_template=template)
 
 
+def load_video_processor(ckpt):
+    """The HF Qwen2.5-VL processor with its video processor (torchvision backend, as transformers has
+    no other for videos) and the PIL image processor. torchvision imports through the shim."""
+    from attnmap_tools.testing.torchvision_shim import import_torchvision
+
+    import_torchvision()
+    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    from attnmap_tools.export.checkpoint import read_chat_template
+
+    ckpt = pathlib.Path(ckpt)
+    template, _ = read_chat_template(ckpt)
+    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
+                               tokenizer=AutoTokenizer.from_pretrained(str(ckpt)),
+                               video_processor=Qwen2VLVideoProcessor.from_pretrained(str(ckpt)),
+                               chat_template=template)
+
+
+def build_video_inputs(processor, frames: np.ndarray, text: str, fps: Optional[float] = None,
+                       sample_fps: Optional[float] = None, num_frames: Optional[int] = None,
+                       min_pixels: Optional[int] = None, max_pixels: Optional[int] = None) -> Dict[str, torch.Tensor]:
+    """What the HF processor makes of a video given as decoded frames uint8 [T, H, W, 3]: with `fps`
+    (the container's) its metadata; with sample_fps or num_frames the video processor samples the
+    frames (do_sample_frames); min/max_pixels override the video processor's size."""
+    from transformers.video_utils import VideoMetadata
+
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    kwargs = {"cap_pixels_per_frame": False}
+    if sample_fps is not None or num_frames is not None:
+        kwargs["do_sample_frames"] = True
+        if sample_fps is not None:
+            kwargs["fps"] = sample_fps
+        if num_frames is not None:
+            kwargs["num_frames"] = num_frames
+    if min_pixels is not None or max_pixels is not None:
+        size = dict(processor.video_processor.size)
+        if min_pixels is not None:
+            size["shortest_edge"] = min_pixels
+        if max_pixels is not None:
+            size["longest_edge"] = max_pixels
+        kwargs["size"] = {"shortest_edge": size["shortest_edge"], "longest_edge": size["longest_edge"]}
+    metadata = VideoMetadata(total_num_frames=int(frames.shape[0]), fps=fps, frames_indices=None)
+    inputs = processor(text=[prompt], videos=[frames], video_metadata=[metadata], videos_kwargs=kwargs,
+                       return_tensors="pt")
+    return {k: v for k, v in inputs.items()}
+
+
 def synthetic_image(height: int, width: int, seed: int = 0):
     """A smooth colour field plus noise: structured enough that patches differ, deterministic."""
     from PIL import Image
@@ -91,6 +141,8 @@ def hf_position_ids(model, inputs) -> torch.Tensor:
     """transformers' own M-RoPE positions, [3, S] for the single batch row."""
     pos, _ = model.model.get_rope_index(inputs["input_ids"], mm_token_type_ids=inputs["mm_token_type_ids"],
                                         image_grid_thw=inputs.get("image_grid_thw"),
+                                        video_grid_thw=inputs.get("video_grid_thw"),
+                                        second_per_grid_ts=inputs.get("second_per_grid_ts"),
                                         attention_mask=inputs.get("attention_mask"))
     return pos[:, 0]
 
@@ -127,10 +179,14 @@ def make_job(inputs: Dict[str, torch.Tensor], position_ids: torch.Tensor, calls:
     """One input for the exported model plus the forward() calls to make on it. A call is a dict with
     layers, query_positions, head_reduce, mean_queries, return_logits and optionally chunk_rows
     (shrinks the attention-row chunk so the chunked path is exercised)."""
-    return {"input_ids": inputs["input_ids"][0],
-            "pixel_values": inputs.get("pixel_values", torch.zeros(0, 1176)),
-            "image_grid_thw": inputs.get("image_grid_thw", torch.zeros(0, 3, dtype=torch.long)),
-            "position_ids": position_ids, "calls": calls, "dtype": dtype}
+    job = {"input_ids": inputs["input_ids"][0],
+           "pixel_values": inputs.get("pixel_values", torch.zeros(0, 1176)),
+           "image_grid_thw": inputs.get("image_grid_thw", torch.zeros(0, 3, dtype=torch.long)),
+           "position_ids": position_ids, "calls": calls, "dtype": dtype}
+    if "pixel_values_videos" in inputs:
+        job["pixel_values_videos"] = inputs["pixel_values_videos"]
+        job["video_grid_thw"] = inputs["video_grid_thw"]
+    return job
 
 
 def seeded_export(work, seed: int, tied: bool = True, generation_config: Optional[dict] = None):
@@ -176,7 +232,8 @@ def _run_exported_main(model_pt: str, req_path: str, res_path: str) -> int:
             for call in job["calls"]:
                 for attn in attn_modules:
                     attn.max_chunk_rows = call.get("chunk_rows") or default_rows
-                inputs = {name: job[name] for name in ("input_ids", "pixel_values", "image_grid_thw", "position_ids")}
+                inputs = {name: job[name] for name in ("input_ids", "pixel_values", "image_grid_thw", "position_ids",
+                                                       "pixel_values_videos", "video_grid_thw") if name in job}
                 named = module(inputs, call["layers"], torch.tensor(call["query_positions"], dtype=torch.long),
                                call["head_reduce"], call["mean_queries"], call["return_logits"])
                 out.append({"rows": [named[f"layers.{layer}"] for layer in call["layers"]],

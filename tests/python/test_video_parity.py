@@ -1,0 +1,208 @@
+"""attnmap run on videos against transformers: frames given as PNG files (--frames) and a lossless
+clip (--video, sampled by --fps / --num-frames) go through the HF processor's video path
+(Qwen2VLVideoProcessor, torchvision backend) and the eager model; the C++ inputs (ids,
+pixel_values_videos, video_grid_thw, M-RoPE positions with their time axis) and every layer's 4-D map
+[layers, t, h, w] must equal them (maps within 1e-5, fp32)."""
+# transformers decides at import whether torchvision exists: the shim comes first (torchvision_shim.py).
+from attnmap_tools.testing.torchvision_shim import import_torchvision
+
+import_torchvision()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from attnmap_tools.testing import hf_reference as ref  # noqa: E402
+
+BIN = os.environ.get("ATTNMAP_BIN", "")
+PROMPT = "Which way does the square move? 向左还是向右?"
+# (frames, height, width): an odd count (the last temporal patch repeats the last frame) and an even
+# one; merged grids with partial vision windows.
+FRAME_CASES = [(5, 98, 150), (4, 140, 84)]
+SEEDS = [5, 23]
+
+
+def moving_square_frames(count, height, width, seed):
+    """Frames of a square moving left to right over a smooth background with noise."""
+    frames = []
+    for k in range(count):
+        img = np.asarray(ref.synthetic_image(height, width, seed=seed + k)).copy()
+        side = max(8, min(height, width) // 4)
+        x = int((width - side) * k / max(1, count - 1))
+        y = (height - side) // 2
+        img[y:y + side, x:x + side] = [230, 40, 30]
+        frames.append(img)
+    return np.stack(frames)
+
+
+def run_cli(args, check=True):
+    assert BIN, "ATTNMAP_BIN must name the built attnmap binary (CTest sets it)"
+    proc = subprocess.run([BIN, "run", "--device", "cpu"] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def reference_maps(inputs, attentions, config):
+    """Mean over heads and over the prompt's rows of HF's eager attention, video columns laid out
+    [t, h, w] from HF's own video_grid_thw."""
+    ids = inputs["input_ids"][0]
+    video_cols = (ids == config.video_token_id).nonzero().flatten()
+    vision_end = int((ids == config.vision_end_token_id).nonzero()[0])
+    im_end = next(i for i in range(vision_end, len(ids)) if int(ids[i]) == 151645)  # the user turn's end
+    rows = list(range(vision_end + 1, im_end))
+    t, h, w = inputs["video_grid_thw"][0].tolist()
+    merge = config.vision_config.spatial_merge_size
+    maps = []
+    for att in attentions:
+        a = att[:, rows, :].double().mean(0).mean(0)[video_cols]
+        maps.append(a.reshape(t, h // merge, w // merge).float())
+    return torch.stack(maps)
+
+
+def check_run(out, dump, inputs, hf_model):
+    attentions, _ = ref.hf_forward(hf_model, inputs)
+    ids = np.load(dump / "input_ids.npy")
+    assert ids.tolist() == inputs["input_ids"][0].tolist()
+    pv = np.load(dump / "pixel_values_videos.npy")
+    assert pv.shape == tuple(inputs["pixel_values_videos"].shape)
+    assert np.array_equal(pv, inputs["pixel_values_videos"].numpy()), \
+        f"pixel_values_videos differ by {np.abs(pv - inputs['pixel_values_videos'].numpy()).max()}"
+    assert np.load(dump / "video_grid_thw.npy").tolist() == inputs["video_grid_thw"].tolist()
+    positions = ref.hf_position_ids(hf_model, inputs)
+    assert np.load(dump / "position_ids.npy").tolist() == positions.tolist()
+    maps = np.load(out / "maps.npy")
+    expected = reference_maps(inputs, attentions, hf_model.config).numpy()
+    assert maps.shape == expected.shape
+    np.testing.assert_allclose(maps, expected, atol=1e-5, rtol=0)
+    return json.loads((out / "attention.json").read_text())
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def tiny(request, tmp_path_factory):
+    work = tmp_path_factory.mktemp(f"video_parity_{request.param}")
+    ckpt, model_pt = ref.seeded_export(work, seed=request.param)
+    return {"work": work, "ckpt": ckpt, "model": model_pt, "processor": ref.load_video_processor(ckpt),
+            "hf": ref.load_hf_model(ckpt)}
+
+
+@pytest.mark.parametrize("count,height,width", FRAME_CASES)
+def test_frames_match_transformers(tiny, count, height, width):
+    work = tiny["work"] / f"frames_{count}_{height}x{width}"
+    frames_dir = work / "frames"
+    frames_dir.mkdir(parents=True)
+    frames = moving_square_frames(count, height, width, seed=count)
+    for k, frame in enumerate(frames):
+        Image.fromarray(frame).save(frames_dir / f"frame_{k:03d}.png")
+    out, dump = work / "out", work / "dump"
+    run_cli(["--model", tiny["model"], "--frames", frames_dir, "--prompt", PROMPT, "--out", out,
+             "--dump-inputs", dump, "--layers", "all", "--no-viewer"])
+    # transformers: a frame list is taken whole, at its 24 fps default.
+    inputs = ref.build_video_inputs(tiny["processor"], frames, PROMPT)
+    assert inputs["second_per_grid_ts"].tolist() == pytest.approx([2 / 24])
+    record = check_run(out, dump, inputs, tiny["hf"])
+    video = record["video"]
+    assert video["source"] == "frames" and video["frame_indices"] == list(range(count))
+    t = int(inputs["video_grid_thw"][0, 0])
+    assert len(video["temporal_patches"]) == t
+    assert video["temporal_patches"][-1]["frames"] == ([count - 2, count - 1] if count % 2 == 0 else [count - 1] * 2)
+    assert record["maps"]["shape"] == list(np.load(out / "maps.npy").shape)
+    for layer in range(len(record["layers"])):
+        assert (out / f"layer_{layer:02d}.jpg").is_file()
+
+
+def test_frames_bad_input_is_one_line(tiny):
+    work = tiny["work"] / "bad_frames"
+    work.mkdir()
+    a = work / "a.png"
+    b = work / "b.png"
+    Image.fromarray(moving_square_frames(1, 60, 80, 0)[0]).save(a)
+    Image.fromarray(moving_square_frames(1, 64, 80, 0)[0]).save(b)
+    proc = run_cli(["--model", tiny["model"], "--frames", f"{a},{b}", "--prompt", PROMPT, "--out", work / "out"],
+                   check=False)
+    assert proc.returncode == 3, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and str(b) in errors[0], proc.stderr
+    assert not (work / "out").exists() or not any((work / "out").iterdir())
+    proc = run_cli(["--model", tiny["model"], "--frames", f"{a},{a}", "--fps", "2", "--prompt", PROMPT,
+                    "--out", work / "out"], check=False)
+    assert proc.returncode == 2 and "--frames" in proc.stderr
+
+
+@pytest.mark.parametrize("video_config", [None, {"min_pixels": 1000, "max_pixels": 40000, "min_frames": 2,
+                                                 "max_frames": 64, "fps": 3.0, "do_sample_frames": True}])
+def test_export_records_the_video_processor_transformers_builds(tmp_path, video_config):
+    """metadata "video" equals Qwen2VLVideoProcessor.from_pretrained(checkpoint): from
+    preprocessor_config.json alone (the released checkpoints) and from a video_preprocessor_config.json."""
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    from attnmap_tools.export.checkpoint import read_video_processor_config
+    from attnmap_tools.export.metadata import video_section
+
+    ckpt = pathlib.Path(ref.make_checkpoint(tmp_path / "ckpt", seed=1))
+    if video_config is not None:
+        (ckpt / "video_preprocessor_config.json").write_text(json.dumps(video_config))
+    vp = Qwen2VLVideoProcessor.from_pretrained(str(ckpt))
+    config = json.loads((ckpt / "config.json").read_text())
+    section = video_section(*read_video_processor_config(ckpt), config["vision_config"]["tokens_per_second"])
+    assert section["min_pixels"] == vp.size["shortest_edge"] and section["max_pixels"] == vp.size["longest_edge"]
+    assert (section["min_frames"], section["max_frames"]) == (vp.min_frames, vp.max_frames)
+    assert section["fps"] == vp.fps and section["num_frames"] == vp.num_frames
+    assert section["do_sample_frames"] == bool(vp.do_sample_frames)
+    assert section["image_mean"] == pytest.approx(list(vp.image_mean))
+    assert section["image_std"] == pytest.approx(list(vp.image_std))
+    assert (section["patch_size"], section["temporal_patch_size"], section["merge_size"]) == \
+        (vp.patch_size, vp.temporal_patch_size, vp.merge_size)
+
+
+def _pyav_frames(path):
+    """Every frame as PyAV decodes it (RGB), and the container's frame count and average rate: what
+    transformers' PyAV reader hands its video processor."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+        return frames, int(stream.frames), float(stream.average_rate)
+
+
+# (sampling flag, its value, what the HF processor gets): fps sampling (rounded to whole temporal patches,
+# clamped to min_frames) and a fixed frame count.
+SAMPLINGS = [("--fps", 4, {"sample_fps": 4.0}), ("--fps", 0.5, {"sample_fps": 0.5}), ("--num-frames", 7, {"num_frames": 7})]
+
+
+@pytest.mark.parametrize("flag,value,hf_sampling", SAMPLINGS)
+def test_lossless_clip_matches_transformers(tiny, flag, value, hf_sampling):
+    """A PNG-coded .mov (decoded identically by OpenCV and PyAV) at 29.97 fps: the sampled frames, the
+    time axis (second_per_grid_ts from the sampled fps) and the maps equal transformers'."""
+    from fractions import Fraction
+
+    from attnmap_tools.testing.make_test_videos import write_clip
+
+    work = tiny["work"] / f"clip_{flag[2:]}_{value}"
+    work.mkdir()
+    clip = work / "clip.mov"
+    write_clip(clip, "png", 30, Fraction(30000, 1001), 150, 98)
+    out, dump = work / "out", work / "dump"
+    run_cli(["--model", tiny["model"], "--video", clip, flag, value, "--prompt", PROMPT, "--out", out,
+             "--dump-inputs", dump, "--layers", "all", "--no-viewer"])
+    frames, total, fps = _pyav_frames(clip)
+    assert (frames.shape[0], total) == (30, 30)
+    inputs = ref.build_video_inputs(tiny["processor"], frames, PROMPT, fps=fps, **hf_sampling)
+    record = check_run(out, dump, inputs, tiny["hf"])
+    video = record["video"]
+    assert video["total_frames"] == 30 and video["fps"] == pytest.approx(fps)
+    assert video["second_per_grid_t"] == pytest.approx(float(inputs["second_per_grid_ts"][0]), rel=1e-6)
+    proc = tiny["processor"].video_processor
+    from transformers.video_utils import VideoMetadata
+
+    kwargs = {"fps": hf_sampling["sample_fps"]} if "sample_fps" in hf_sampling else {"num_frames": value}
+    expected = proc.sample_frames(VideoMetadata(total_num_frames=total, fps=fps), **kwargs)
+    assert video["frame_indices"] == [int(i) for i in expected]
