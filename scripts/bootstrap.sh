@@ -41,6 +41,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q -r tools/requirements.txt
   echo "$want" > "$stamp"
 fi
+# torchvision for the video oracle, in a folder of its own that only the video tests put on sys.path
+# (tools/attnmap_tools/testing/torchvision_shim.py says why); --no-deps keeps the venv's torch.
+oracle_stamp=.venv/video-oracle/.requirements.sha
+oracle_want=$(sha256sum tools/requirements-video-oracle.txt | cut -d' ' -f1)
+if [ "$(cat "$oracle_stamp" 2>/dev/null)" != "$oracle_want" ]; then
+  echo "bootstrap: installing the video oracle's torchvision (tools/requirements-video-oracle.txt)" >&2
+  rm -rf .venv/video-oracle
+  .venv/bin/python -m pip install -q --no-deps --target .venv/video-oracle -r tools/requirements-video-oracle.txt
+  echo "$oracle_want" > "$oracle_stamp"
+fi
 # The tools themselves (pyproject.toml: attnmap_tools, the attnmap-export command), editable so that
 # they run from this checkout; their dependencies are the pinned ones above. Re-installed when
 # pyproject.toml or the checkout's path changes, or when the command is missing.
