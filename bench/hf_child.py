@@ -20,7 +20,14 @@ out-of-memory at one image size does not take the others down). Prints one JSON 
         are timed apart; --warmup W short generates (2 tokens) run first, untimed (default 0: the timed
         call is the process's first, as for a fresh `attnmap run`)
 
-ITEMS.jsonl lines are {"image": PATH, "prompt": TEXT}. Exit code 3 with {"error": "out of memory", ...}
+    hf_child.py video-eager --checkpoint DIR --items ITEMS.jsonl [--video-max-pixels N] [...]
+    hf_child.py video-sdpa  --checkpoint DIR --items ITEMS.jsonl [...]
+        the first item's "frames" (a folder of PNGs, taken whole at the 24 fps default, as attnmap's
+        --frames) through the HF processor's video path; one forward, eager with output_attentions, or
+        sdpa with logits_to_keep=1 and no attentions (the processor imports torchvision through
+        attnmap_tools.testing.torchvision_shim)
+
+ITEMS.jsonl lines are {"image": PATH, "prompt": TEXT} ({"frames": DIR, "prompt": TEXT} for video-*). Exit code 3 with {"error": "out of memory", ...}
 when the device (or, under an RLIMIT_AS cap, the CPU allocator) runs out of memory.
 """
 import argparse
@@ -255,13 +262,55 @@ def cmd_generate(args) -> dict:
             if eager else "sdpa"}
 
 
+def cmd_video(args) -> dict:
+    from attnmap_tools.testing.torchvision_shim import import_torchvision
+
+    import_torchvision()  # before transformers' first import in this process
+    import pathlib
+
+    import numpy as np
+
+    from attnmap_tools.testing import hf_reference as ref
+
+    eager = args.mode == "video-eager"
+    dtype = pick_dtype(args.dtype, args.device)
+    item = read_items(args.items)[0]
+    files = sorted(pathlib.Path(item["frames"]).glob("*.png"))
+    frames = np.stack([np.asarray(open_image(str(f))) for f in files])
+    processor = ref.load_video_processor(args.checkpoint)
+    t = time.perf_counter()
+    model = load_hf_model(args.checkpoint, dtype, args.device, args.vision_attn if eager else "sdpa",
+                          "eager" if eager else "sdpa")
+    load_s = time.perf_counter() - t
+    rss_after_load_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs = ref.build_video_inputs(processor, frames, item["prompt"], max_pixels=args.video_max_pixels or None)
+    grid = inputs["video_grid_thw"][0].tolist()
+    seq = int(inputs["input_ids"].shape[1])
+    inputs = {k: v.to(args.device) for k, v in inputs.items()}
+    sync(args.device)
+    t = time.perf_counter()
+    with torch.no_grad():
+        out = model(**inputs, output_attentions=True) if eager else model(**inputs, logits_to_keep=1)
+    sync(args.device)
+    forward_s = time.perf_counter() - t
+    if eager:
+        assert out.attentions is not None and len(out.attentions) == model.config.text_config.num_hidden_layers
+    return {"frames": len(files), "video_grid_thw": grid, "visual_tokens": grid[0] * grid[1] * grid[2] // 4,
+            "seq_len": seq, "forward_s": forward_s, "load_s": load_s, "rss_after_load_mib": rss_after_load_mib,
+            "peak_device_mib": peak_device_mib(args.device), "dtype": str(dtype).replace("torch.", "")}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["eager", "sdpa", "module", "generate-eager", "generate-sdpa"])
+    ap.add_argument("mode", choices=["eager", "sdpa", "module", "generate-eager", "generate-sdpa", "video-eager",
+                                     "video-sdpa"])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--items", required=True)
     ap.add_argument("--model", help="exported .pt (mode module)")
     ap.add_argument("--max-pixels", type=int, default=0)
+    ap.add_argument("--video-max-pixels", type=int, default=0, help="video-*: the video processor's longest_edge")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     ap.add_argument("--threads", type=int, default=0)
@@ -281,6 +330,8 @@ def main() -> int:
         if args.mode == "module":
             args.warmup = 2 if args.warmup is None else args.warmup
             result = cmd_module(args)
+        elif args.mode.startswith("video-"):
+            result = cmd_video(args)
         elif args.mode.startswith("generate-"):
             args.warmup = 0 if args.warmup is None else args.warmup
             result = cmd_generate(args)
