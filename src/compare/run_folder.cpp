@@ -7,7 +7,7 @@
 
 namespace attnmap::compare_detail {
 
-RunFolder load_run_folder(const std::filesystem::path& dir, bool with_maps) {
+RunFolder load_run_folder(const std::filesystem::path& dir, bool with_maps, bool with_answer_maps) {
   const RunRecord record = RunRecord::read(dir);
   RunFolder run;
   run.dir = dir;
@@ -23,7 +23,9 @@ RunFolder load_run_folder(const std::filesystem::path& dir, bool with_maps) {
     max_layer = std::max(max_layer, static_cast<int>(s.layer));
   }
   run.model_layers = std::max(record.recorded_model_layers(), max_layer + 1);
+  run.answer = record.answer;
   if (with_maps) run.maps = output::read_maps(dir, record);
+  if (with_maps && with_answer_maps && record.answer) run.answer_maps = output::read_answer_maps(dir, record);
   return run;
 }
 
