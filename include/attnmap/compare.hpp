@@ -7,6 +7,7 @@
 
 #include <array>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct CompareOptions {
   LayerSelection layers;               // decoder layers to compare (`--layers`); all by default
   std::filesystem::path report_path;   // empty: no report; *.json or *.md selects the format
   std::filesystem::path diff_images_dir;  // empty: no diff images; else JPEGs for failing layers go here
+  bool allow_answer_change = false;    // `--allow-answer-change`: a changed answer is reported but does not fail
 };
 
 // Throws Error(Usage) naming the option for a threshold outside its domain or a report name
@@ -56,6 +58,47 @@ struct LayerResult {
   bool pass = true;
 };
 
+// `attnmap run --answer` on one side or both: how the two answers relate.
+enum class AnswerStatus {
+  Same,           // the same token ids: answer_maps.npy compared token by token
+  Changed,        // different token ids: the maps of different tokens are not comparable, so not compared
+  BaselineOnly,   // the candidate has no answer
+  CandidateOnly,  // the baseline has no answer
+};
+
+// "same" | "changed" | "baseline-only" | "candidate-only" (the JSON report's answer.status).
+std::string answer_status_name(AnswerStatus status);
+
+// One answer token's maps (AnswerStatus::Same only), for the item's selected layers.
+struct AnswerTokenResult {
+  int64_t index = 0;                // k: the token's place in the answer, the first axis of answer_maps.npy
+  int64_t id = -1;                  // its token id (the same on both sides)
+  std::string text;                 // its decoded text (attention.json answer.tokens[k].text)
+  std::vector<LayerResult> layers;  // rows index the second axis of answer_maps.npy on each side
+  bool pass = true;
+};
+
+// Where an agreeing answer's maps differ most: the decisive figure's worst token and layer.
+struct AnswerWorst {
+  int64_t token = 0;
+  std::string text;
+  int layer = 0;
+  double value = 0;
+  bool pass = true;
+};
+
+struct AnswerResult {
+  AnswerStatus status = AnswerStatus::Same;
+  std::optional<std::string> baseline_text, candidate_text;  // absent on the side without an answer
+  size_t baseline_tokens = 0, candidate_tokens = 0;
+  // Changed: the first k whose ids differ (the shorter answer's length when one extends the other).
+  std::optional<int64_t> first_difference;
+  std::vector<AnswerTokenResult> tokens;  // Same only: every answer token, in answer order
+  std::optional<AnswerWorst> worst;       // Same with at least one token and layer
+  // Same: every token map within tolerance; Changed: allow_answer_change; one-sided: false.
+  bool pass = true;
+};
+
 struct ItemResult {
   std::string id;                        // batch: the item folder's name; single run: "run"
   std::filesystem::path baseline_dir;    // the folder holding attention.json and maps.npy
@@ -63,7 +106,8 @@ struct ItemResult {
   std::string prompt;
   int64_t merged_h = 0, merged_w = 0;
   std::vector<LayerResult> layers;       // in the baseline's maps.npy order
-  bool pass = true;
+  std::optional<AnswerResult> answer;    // absent when neither side has an answer
+  bool pass = true;                      // every layer and the answer (if any) pass
 };
 
 // One entry of the worst-items or worst-layers lists: where the decisive figure is worst.
@@ -82,10 +126,20 @@ struct CompareResult {
   std::vector<WorstEntry> worst_items;        // one per item (its worst layer), worst first
   std::vector<WorstEntry> worst_layers;       // one per layer (its worst item), worst first
   size_t layers_compared = 0, layers_failed = 0, items_failed = 0;
+  // Items with an answer on both sides, those whose answers differ, those with an answer on one side
+  // only; answer maps (token x layer) compared and outside tolerance.
+  size_t answers_compared = 0, answers_changed = 0, answers_one_sided = 0;
+  size_t answer_maps_compared = 0, answer_maps_failed = 0;
   bool pass = true;
 };
 
-// Loads both sides, matches items and layers, and measures every selected layer. Throws
+// The first answer token index whose ids differ; the shorter length when one answer extends the
+// other; nullopt when the two answers are the same tokens.
+std::optional<int64_t> first_answer_difference(const std::vector<int64_t>& baseline_ids,
+                                               const std::vector<int64_t>& candidate_ids);
+
+// Loads both sides, matches items and layers, and measures every selected layer (and, where both
+// sides answered alike, every answer token's map of those layers; see docs/compare.md "Answers"). Throws
 // Error(Input) for a missing folder, items present on one side only, different grids, layers or
 // prompts, or unreadable files, and Error(Usage) for bad options; each message names the item.
 CompareResult compare_runs(const std::filesystem::path& baseline, const std::filesystem::path& candidate,
@@ -118,7 +172,7 @@ std::string report_json(const CompareResult& result);
 std::string report_markdown(const CompareResult& result);
 // Writes report_json or report_markdown (by extension) atomically.
 void write_report(const CompareResult& result, const std::filesystem::path& path);
-// For each failing layer of each failing item: baseline | candidate | |difference| JPEG, written
+// For each failing prompt-map layer (answer maps get none) of each item: baseline | candidate | |difference| JPEG, written
 // atomically to DIR/<id>/layer_XX.jpg (batch) or DIR/layer_XX.jpg (single run). Returns the paths.
 std::vector<std::filesystem::path> write_diff_images(const CompareResult& result, const std::filesystem::path& dir);
 // Writes what result.options asks for: the report and the diff images.

@@ -214,6 +214,10 @@ namespace output {
 // DIR/maps.npy checked against the record before its data is read (float dtype, shape
 // [layers, merged_h, merged_w]), so a forged header cannot make the reader allocate. Error(Input).
 torch::Tensor read_maps(const std::filesystem::path& dir, const RunRecord& record);
+// DIR/answer_maps.npy checked the same way (float dtype, shape [answer tokens, layers, merged_h,
+// merged_w], which record.answer->maps_shape must agree with when recorded). Error(Input) naming the
+// file, also when the record has no answer.
+torch::Tensor read_answer_maps(const std::filesystem::path& dir, const RunRecord& record);
 
 // Writes one item's folder all-or-nothing: the constructor drops a stale attention.json (so the
 // folder stops counting as complete before anything in it changes) and stale answer/relative maps

@@ -80,6 +80,8 @@ void add_compare_command(CLI::App& app, int& exit_code) {
   sub->add_option("--layers", args->layers, "Decoder layers to compare: all | 4,8,12 | 0-5")->capture_default_str();
   sub->add_option("--report", args->report, "Write a full report: FILE.json or FILE.md");
   sub->add_option("--diff-images", args->diff_images, "Write baseline|candidate|diff JPEGs of failing layers into DIR");
+  sub->add_flag("--allow-answer-change", args->options.allow_answer_change,
+                "Runs made with --answer: report a changed answer without failing on it (its maps are still not compared)");
   // run_compare maps attnmap errors to compare's 0/1/2 itself; guarded() turns anything else
   // (a bug, a libtorch or OpenCV exception) into one line and exit 70 instead of a crash.
   sub->callback([sub, args, &exit_code] { exit_code = guarded([&] { return run_compare(*sub, *args); }); });

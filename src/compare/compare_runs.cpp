@@ -1,5 +1,6 @@
 // Orchestrates a comparison: match items, check that each pair is comparable (same prompt, grid
-// and layers), measure every selected layer, then rank the worst items and layers.
+// and layers), measure every selected layer and the answers (answers.cpp), then rank the worst
+// items and layers.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -12,16 +13,10 @@
 namespace attnmap {
 
 using compare_detail::format_layers;
+using compare_detail::one_line;
 using compare_detail::RunFolder;
 
 namespace {
-
-std::string one_line(std::string text) {
-  for (char& ch : text) {
-    if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
-  }
-  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
-}
 
 Error item_error(const std::string& id, const std::string& what, const std::string& fix) {
   return Error(ErrorKind::Input, "item '" + id + "': " + what + "; " + fix);
@@ -78,8 +73,8 @@ std::vector<LayerResult> select_layers(const std::string& id, const RunFolder& b
 }
 
 ItemResult compare_item(const compare_detail::ItemPair& pair, const CompareOptions& options) {
-  const RunFolder b = compare_detail::load_run_folder(pair.baseline, true);
-  const RunFolder c = compare_detail::load_run_folder(pair.candidate, true);
+  const RunFolder b = compare_detail::load_run_folder(pair.baseline, true, true);
+  const RunFolder c = compare_detail::load_run_folder(pair.candidate, true, true);
   check_comparable(pair.id, b, c);
   ItemResult item;
   item.id = pair.id;
@@ -94,7 +89,27 @@ ItemResult compare_item(const compare_detail::ItemPair& pair, const CompareOptio
     layer.pass = layer_passes(layer.figures, options);
     item.pass = item.pass && layer.pass;
   }
+  item.answer = compare_detail::compare_answers(b, c, item.layers, options);
+  if (item.answer) item.pass = item.pass && item.answer->pass;
   return item;
+}
+
+void count_answer(CompareResult& result, const AnswerResult& answer) {
+  switch (answer.status) {
+    case AnswerStatus::Same: ++result.answers_compared; break;
+    case AnswerStatus::Changed:
+      ++result.answers_compared;
+      ++result.answers_changed;
+      break;
+    case AnswerStatus::BaselineOnly:
+    case AnswerStatus::CandidateOnly: ++result.answers_one_sided; break;
+  }
+  for (const AnswerTokenResult& token : answer.tokens) {
+    for (const LayerResult& layer : token.layers) {
+      ++result.answer_maps_compared;
+      if (!layer.pass) ++result.answer_maps_failed;
+    }
+  }
 }
 
 // Failing entries first; then the decisive figure in its bad direction (NaN worst); then by name
@@ -128,6 +143,7 @@ void rank(CompareResult& result) {
       if (!layer.pass) ++result.layers_failed;
     }
     if (!first) result.worst_items.push_back(item_worst);
+    if (item.answer) count_answer(result, *item.answer);
     if (!item.pass) ++result.items_failed;
   }
   for (const auto& [layer, entry] : by_layer) result.worst_layers.push_back(entry);

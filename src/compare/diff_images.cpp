@@ -82,7 +82,9 @@ cv::Mat render(const ItemResult& item, const LayerResult& layer, const torch::Te
 std::vector<fs::path> write_diff_images(const CompareResult& result, const fs::path& dir) {
   std::vector<fs::path> written;
   for (const ItemResult& item : result.items) {
-    if (item.pass) continue;
+    // Prompt maps only: an item that fails on its answer alone gets no (empty) folder.
+    const auto failing = [](const LayerResult& l) { return !l.pass; };
+    if (std::none_of(item.layers.begin(), item.layers.end(), failing)) continue;
     // Reloading keeps CompareResult small; only failing items pay for it.
     const auto b = compare_detail::load_run_folder(item.baseline_dir, true);
     const auto c = compare_detail::load_run_folder(item.candidate_dir, true);

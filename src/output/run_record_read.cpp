@@ -1,4 +1,4 @@
-// attention.json -> RunRecord, and maps.npy checked against it. Every read is checked: the files
+// attention.json -> RunRecord, and maps.npy and answer_maps.npy checked against it. Every read is checked: the files
 // may be hand-edited, truncated or forged (compare runs on CI artefacts), and each problem must be
 // one line naming the file and the field, never a library exception or a huge allocation.
 #include <cmath>
@@ -414,6 +414,45 @@ torch::Tensor read_maps(const fs::path& dir, const RunRecord& record) {
                            "' records " + std::to_string(record.layers.size()) + " layers of " +
                            (record.video ? std::to_string(record.grid.t) + " x " : std::string()) +
                            std::to_string(record.grid.merged_h) + "x" + std::to_string(record.grid.merged_w) + " cells");
+  }
+  return load_npy(npy);
+}
+
+namespace {
+
+// [tokens, layers, merged_h, merged_w] as attention.json's answer and grid describe it. A recorded
+// answer.maps.shape must agree with that; hand-made files that lack it get the derived shape.
+std::vector<int64_t> expected_answer_shape(const fs::path& dir, const RunRecord& record) {
+  const fs::path json_file = dir / kAttentionFile;
+  if (!record.answer) {
+    throw corrupt(json_file, "records no 'answer', so '" + (dir / kAnswerMapsFile).string() + "' cannot be read against it");
+  }
+  std::vector<int64_t> derived{static_cast<int64_t>(record.answer->tokens.size()),
+                               static_cast<int64_t>(record.layers.size()), record.grid.merged_h, record.grid.merged_w};
+  if (record.video) derived.insert(derived.begin() + 2, record.grid.t);  // a video's time axis
+  const std::vector<int64_t>& recorded = record.answer->maps_shape;
+  if (!recorded.empty() && recorded != derived) {
+    throw corrupt(json_file, "has 'answer.maps.shape' " + npy_shape_text(recorded) + " but records " +
+                                 std::to_string(derived[0]) + " answer tokens, " + std::to_string(derived[1]) +
+                                 " layers and a grid of " + npy_shape_text(std::vector<int64_t>(derived.begin() + 2, derived.end())) +
+                                 " cells " + npy_shape_text(derived));
+  }
+  return derived;
+}
+
+}  // namespace
+
+torch::Tensor read_answer_maps(const fs::path& dir, const RunRecord& record) {
+  // As read_maps: the header is checked against attention.json before any data is read.
+  const std::vector<int64_t> expected = expected_answer_shape(dir, record);
+  const fs::path npy = dir / kAnswerMapsFile;
+  const NpyHeader header = read_npy_header(npy);  // throws Error(Input) naming the file
+  if (header.dtype != torch::kFloat32 && header.dtype != torch::kFloat64) throw corrupt(npy, "is not a float array");
+  if (header.shape != expected) {
+    throw corrupt(npy, "has shape " + npy_shape_text(header.shape) + " but '" + (dir / kAttentionFile).string() +
+                           "' records " + std::to_string(expected[0]) + " answer tokens of " +
+                           std::to_string(expected[1]) + " layers of " +
+                           npy_shape_text(std::vector<int64_t>(expected.begin() + 2, expected.end())) + " cells");
   }
   return load_npy(npy);
 }

@@ -1,4 +1,4 @@
-// Metrics and the --layers parser against hand-computed values.
+// Metrics and the --layers parser against hand-computed values; answers compared in memory.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -8,6 +8,7 @@
 #include "attnmap/compare.hpp"
 #include "attnmap/options.hpp"
 #include "attnmap/error.hpp"
+#include "compare/internal.hpp"
 #include "options/layer_spec.hpp"
 
 using attnmap::CompareMetric;
@@ -150,4 +151,135 @@ TEST(LayerSpec, RejectsMalformedSpecs) {
   for (const char* bad : {"", "x", "1,,2", "5-2", "-1", "1-", "2,2", "0-3,3", "1.5", "all,1"}) {
     EXPECT_EQ(kind_of([&] { attnmap::parse_layer_spec(bad, 36); }), attnmap::ErrorKind::Usage) << bad;
   }
+}
+
+// --- answers ------------------------------------------------------------------------------------
+
+namespace {
+
+using attnmap::AnswerStatus;
+using attnmap::compare_detail::RunFolder;
+
+// A run with `ids` as its answer, two recorded layers (7 and 3, in that row order) of 2x2 maps, and
+// answer_maps where token k, layer row r is filled with k + r / 10.
+RunFolder answered(const std::vector<int64_t>& ids, const std::string& text) {
+  RunFolder run;
+  run.layers = {7, 3};
+  run.merged_h = run.merged_w = 2;
+  attnmap::AnswerRecord answer;
+  answer.text = text;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    answer.tokens.push_back({ids[k], "t" + std::to_string(k), "w" + std::to_string(k), 0.5, 0});
+  }
+  run.answer = answer;
+  run.answer_maps = torch::empty({static_cast<int64_t>(ids.size()), 2, 2, 2});
+  for (int64_t k = 0; k < run.answer_maps.size(0); ++k) {
+    for (int64_t r = 0; r < 2; ++r) run.answer_maps[k][r].fill_(static_cast<double>(k) + static_cast<double>(r) / 10);
+  }
+  return run;
+}
+
+std::vector<attnmap::LayerResult> both_layers() {
+  attnmap::LayerResult seven, three;
+  seven.layer = 7;
+  three.layer = 3;
+  three.baseline_row = three.candidate_row = 1;
+  return {seven, three};
+}
+
+}  // namespace
+
+TEST(CompareAnswers, FirstDifference) {
+  using attnmap::first_answer_difference;
+  EXPECT_EQ(first_answer_difference({1, 2, 3}, {1, 2, 3}), std::nullopt);
+  EXPECT_EQ(first_answer_difference({}, {}), std::nullopt);
+  EXPECT_EQ(first_answer_difference({1, 2, 3}, {1, 5, 3}), 1);
+  EXPECT_EQ(first_answer_difference({9}, {1}), 0);
+  EXPECT_EQ(first_answer_difference({1, 2}, {1, 2, 3}), 2) << "a longer answer differs where the shorter one ends";
+  EXPECT_EQ(first_answer_difference({1, 2, 3}, {1}), 1);
+  EXPECT_EQ(first_answer_difference({}, {4}), 0);
+}
+
+TEST(CompareAnswers, NeitherSideAnsweredMeansNoAnswerResult) {
+  EXPECT_FALSE(attnmap::compare_detail::compare_answers(RunFolder{}, RunFolder{}, both_layers(), {}).has_value());
+}
+
+TEST(CompareAnswers, SameAnswerComparesEveryTokenAndLayerAndNamesTheWorst) {
+  const RunFolder b = answered({5, 6, 7}, "abc");
+  RunFolder c = answered({5, 6, 7}, "abc");
+  const auto same = attnmap::compare_detail::compare_answers(b, c, both_layers(), {});
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->status, AnswerStatus::Same);
+  EXPECT_TRUE(same->pass);
+  ASSERT_EQ(same->tokens.size(), 3u);
+  for (const auto& t : same->tokens) EXPECT_EQ(t.layers.size(), 2u);
+
+  // Token 1, layer 3 (row 1): one cell off by 0.01; token 2, layer 7 (row 0): off by 0.001.
+  c.answer_maps[1][1][0][1] += 0.01;
+  c.answer_maps[2][0][1][1] += 0.001;
+  const auto moved = attnmap::compare_detail::compare_answers(b, c, both_layers(), {});
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_FALSE(moved->pass);
+  EXPECT_FALSE(moved->tokens[1].pass);
+  EXPECT_FALSE(moved->tokens[2].pass);
+  EXPECT_TRUE(moved->tokens[0].pass);
+  EXPECT_TRUE(moved->tokens[1].layers[0].pass) << "layer 7 of token 1 is unchanged";
+  EXPECT_FALSE(moved->tokens[1].layers[1].pass);
+  ASSERT_TRUE(moved->worst.has_value());
+  EXPECT_EQ(moved->worst->token, 1);
+  EXPECT_EQ(moved->worst->layer, 3);
+  EXPECT_EQ(moved->worst->text, "w1");
+  EXPECT_NEAR(moved->worst->value, 0.01, 1e-6);
+
+  CompareOptions loose;
+  loose.atol = 0.1;
+  EXPECT_TRUE(attnmap::compare_detail::compare_answers(b, c, both_layers(), loose)->pass) << "the maps' own thresholds";
+}
+
+TEST(CompareAnswers, ChangedAnswerFailsUnlessAllowedAndComparesNoMaps) {
+  const RunFolder b = answered({5, 6, 7}, "abc");
+  const RunFolder c = answered({5, 8, 7, 9}, "axcd");
+  const auto changed = attnmap::compare_detail::compare_answers(b, c, both_layers(), {});
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_EQ(changed->status, AnswerStatus::Changed);
+  EXPECT_FALSE(changed->pass);
+  EXPECT_EQ(changed->first_difference, 1);
+  EXPECT_EQ(changed->baseline_text, "abc");
+  EXPECT_EQ(changed->candidate_text, "axcd");
+  EXPECT_EQ(changed->baseline_tokens, 3u);
+  EXPECT_EQ(changed->candidate_tokens, 4u);
+  EXPECT_TRUE(changed->tokens.empty());
+  EXPECT_FALSE(changed->worst.has_value());
+  CompareOptions allow;
+  allow.allow_answer_change = true;
+  const auto allowed = attnmap::compare_detail::compare_answers(b, c, both_layers(), allow);
+  EXPECT_EQ(allowed->status, AnswerStatus::Changed);
+  EXPECT_TRUE(allowed->pass);
+  EXPECT_EQ(attnmap::compare_detail::answer_summary(*changed), "answer changed at token 1 (baseline 3 tokens, candidate 4)");
+}
+
+TEST(CompareAnswers, OneSidedAnswerFailsEvenWhenChangesAreAllowed) {
+  CompareOptions allow;
+  allow.allow_answer_change = true;
+  const auto baseline_only = attnmap::compare_detail::compare_answers(answered({5}, "a"), RunFolder{}, both_layers(), allow);
+  ASSERT_TRUE(baseline_only.has_value());
+  EXPECT_EQ(baseline_only->status, AnswerStatus::BaselineOnly);
+  EXPECT_FALSE(baseline_only->pass);
+  EXPECT_EQ(baseline_only->candidate_text, std::nullopt);
+  EXPECT_EQ(attnmap::compare_detail::answer_summary(*baseline_only),
+            "baseline has an answer, candidate has none; compare runs made with the same --answer");
+  const auto candidate_only = attnmap::compare_detail::compare_answers(RunFolder{}, answered({5}, "a"), both_layers(), {});
+  EXPECT_EQ(candidate_only->status, AnswerStatus::CandidateOnly);
+  EXPECT_FALSE(candidate_only->pass);
+}
+
+TEST(CompareAnswers, OneLineKeepsWholeCharacters) {
+  using attnmap::compare_detail::one_line;
+  EXPECT_EQ(one_line("a\nb\tc"), "a b c");
+  EXPECT_EQ(one_line("abcdefgh", 8), "abcdefgh");
+  EXPECT_EQ(one_line("abcdefghi", 8), "abcde...");
+  // "\xe7\x8c\xab" is one character of 3 bytes: a cut inside it drops it whole.
+  const std::string cats = "ab\xe7\x8c\xab\xe7\x8c\xab\xe7\x8c\xab";
+  EXPECT_EQ(one_line(cats, 7), "ab...");
+  EXPECT_EQ(one_line(cats, 8), "ab\xe7\x8c\xab...");
 }

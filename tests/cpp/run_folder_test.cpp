@@ -254,3 +254,65 @@ TEST(RunFolderWriter, MapsWhoseShapeDisagreesWithTheRecordAreRefused) {
   EXPECT_EQ(error->kind(), attnmap::ErrorKind::Input);
   EXPECT_NE(std::string(error->what()).find("maps.npy"), std::string::npos) << error->what();
 }
+
+namespace {
+
+// A committed folder with full_record() (2 answer tokens, 3 layers, 2x2 cells) as attention.json
+// and `answer_maps` (when defined) as answer_maps.npy.
+fs::path answered_folder(const std::string& name, const torch::Tensor& answer_maps, const RunRecord& record = full_record()) {
+  const fs::path dir = fresh_dir(name);
+  output::RunFolderWriter writer(dir);
+  writer.write_maps(torch::rand({3, 2, 2}));
+  if (answer_maps.defined()) writer.write_answer_maps(answer_maps);
+  writer.commit(record);
+  return dir;
+}
+
+// The Error(Input) of read_answer_maps on `dir`, checked to be one line naming `file` and `needle`.
+void expect_answer_maps_refused(const fs::path& dir, const std::string& file, const std::string& needle) {
+  const auto error = error_of([&] { (void)output::read_answer_maps(dir, RunRecord::read(dir)); });
+  ASSERT_TRUE(error.has_value()) << "accepted: " << dir;
+  EXPECT_EQ(error->kind(), attnmap::ErrorKind::Input) << error->what();
+  const std::string message = error->what();
+  EXPECT_NE(message.find((dir / file).string()), std::string::npos) << message;
+  EXPECT_NE(message.find(needle), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+}  // namespace
+
+TEST(RunFolderAnswerMaps, ReadBackAsWritten) {
+  const torch::Tensor maps = torch::rand({2, 3, 2, 2});
+  const fs::path dir = answered_folder("answer_maps", maps);
+  EXPECT_TRUE(torch::equal(output::read_answer_maps(dir, RunRecord::read(dir)), maps));
+}
+
+TEST(RunFolderAnswerMaps, HeaderDisagreeingWithTheRecordIsRefusedByName) {
+  expect_answer_maps_refused(answered_folder("answer_tokens", torch::rand({3, 3, 2, 2})), "answer_maps.npy", "(3, 3, 2, 2)");
+  expect_answer_maps_refused(answered_folder("answer_layers", torch::rand({2, 2, 2, 2})), "answer_maps.npy", "shape");
+  expect_answer_maps_refused(answered_folder("answer_grid", torch::rand({2, 3, 2, 3})), "answer_maps.npy", "shape");
+  expect_answer_maps_refused(answered_folder("answer_rank", torch::rand({2, 3, 4})), "answer_maps.npy", "shape");
+  expect_answer_maps_refused(answered_folder("answer_int", torch::zeros({2, 3, 2, 2}, torch::kInt32)), "answer_maps.npy",
+                             "not a float array");
+  expect_answer_maps_refused(answered_folder("answer_missing", torch::Tensor()), "answer_maps.npy", "cannot open");
+  const fs::path forged = answered_folder("answer_forged", torch::rand({2, 3, 2, 2}));
+  write(forged / "answer_maps.npy",
+        std::string("\x93NUMPY\x01\x00\x76\x00", 10) +
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2000000000, 3, 2, 2), }" + std::string(43, ' ') + "\n");
+  expect_answer_maps_refused(forged, "answer_maps.npy", "");
+}
+
+TEST(RunFolderAnswerMaps, RecordWhoseAnswerShapeDisagreesOrLacksAnAnswerIsRefused) {
+  RunRecord wrong = full_record();
+  wrong.answer->maps_shape = {5, 3, 2, 2};
+  expect_answer_maps_refused(answered_folder("answer_record_shape", torch::rand({5, 3, 2, 2}), wrong), "attention.json",
+                             "answer.maps.shape");
+  RunRecord none = full_record();
+  none.answer.reset();
+  expect_answer_maps_refused(answered_folder("answer_none", torch::rand({2, 3, 2, 2}), none), "attention.json", "answer");
+  // A hand-made record without answer.maps.shape is read against its tokens, layers and grid.
+  RunRecord bare = full_record();
+  bare.answer->maps_shape.clear();
+  const fs::path dir = answered_folder("answer_bare", torch::rand({2, 3, 2, 2}), bare);
+  EXPECT_EQ(output::read_answer_maps(dir, RunRecord::read(dir)).sizes().vec(), (std::vector<int64_t>{2, 3, 2, 2}));
+}

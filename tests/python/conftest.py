@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # the checkout: run_compare's fallback build/attnmap
 
 
 def missing_build_output(reason):

@@ -85,7 +85,9 @@ def test_perturbed_batch_item_fails_and_is_named(batches, tmp_path):
     lines = fail_lines(proc.stdout)
     assert lines and all("item b" in line and "layer 3" in line for line in lines), proc.stdout
     doc = json.loads(report.read_text())
-    assert doc["summary"] == {"items": 3, "items_failed": 1, "layers_compared": 12, "layers_failed": 1}
+    assert doc["summary"] == {"items": 3, "items_failed": 1, "layers_compared": 12, "layers_failed": 1,
+                              "answers_compared": 0, "answers_changed": 0, "answers_one_sided": 0,
+                              "answer_maps_compared": 0, "answer_maps_failed": 0}
     assert (doc["worst_items"][0]["id"], doc["worst_items"][0]["layer"]) == ("b", 3)
     assert doc["worst_items"][0]["pass"] is False
     assert doc["worst_layers"][0]["layer"] == 3 and doc["worst_layers"][0]["id"] == "b"
@@ -286,7 +288,10 @@ def test_json_report_fields(batches, tmp_path):
     assert doc["options"]["atol"] == 1e-6 and doc["options"]["rtol"] == 1e-4
     assert set(doc["options"]) >= {"min_cosine", "top_k_percent", "min_iou", "max_peak_shift", "layers", "report",
                                    "diff_images"}
-    assert set(doc["summary"]) == {"items", "items_failed", "layers_compared", "layers_failed"}
+    assert set(doc["summary"]) == {"items", "items_failed", "layers_compared", "layers_failed", "answers_compared",
+                                   "answers_changed", "answers_one_sided", "answer_maps_compared", "answer_maps_failed"}
+    assert doc["options"]["allow_answer_change"] is False
+    assert all(item["answer"] is None for item in doc["items"]), "no run was made with --answer"
     assert [item["id"] for item in doc["items"]] == ["a", "b", "c"]
     for item in doc["items"]:
         assert item["grid"] == {"merged_h": 6, "merged_w": 8}
@@ -380,3 +385,174 @@ def test_unwritable_diff_images_names_diff_images_option(runs, tmp_path):
     proc = compare(base, cand, "--diff-images", blocker)
     assert_usage_error(proc, str(blocker), "--diff-images")
     assert "--out" not in proc.stderr
+
+
+# --- answers (`run --answer`): the demo model's greedy answer, compared token by token ------------
+
+def demo_model():
+    import os
+    from conftest import missing_build_output
+    demo = os.environ.get("ATTNMAP_DEMO_MODEL")
+    if not demo or not os.path.exists(demo):
+        missing_build_output("the demo model is not built (ATTNMAP_DEMO_MODEL)")
+    return demo
+
+
+@pytest.fixture(scope="module")
+def answered_runs(tmp_path_factory):
+    """Two `attnmap run --answer` folders of the demo circle scene (layers 0 and 3, at most 4 answer tokens),
+    made once; tests copy them."""
+    import os
+    import pathlib
+    import subprocess
+    demo = demo_model()
+    binary = os.environ.get("ATTNMAP_BIN") or str(pathlib.Path(__file__).resolve().parents[2] / "build" / "attnmap")
+    examples = pathlib.Path(__file__).resolve().parents[2] / "examples"
+    work = tmp_path_factory.mktemp("answered_runs")
+    outs = []
+    for name in ("base", "cand"):
+        out = work / name
+        proc = subprocess.run([binary, "run", "--model", demo, "--device", "cpu", "--image", str(examples / "scene_circle.png"),
+                               "--prompt", (examples / "scene_circle.txt").read_text().strip(), "--out", str(out),
+                               "--answer", "--max-new-tokens", "4", "--layers", "0,3", "--no-images"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(out)
+    return outs
+
+
+@pytest.fixture
+def answer_pair(answered_runs, tmp_path):
+    return fx.copy_tree(answered_runs[0], tmp_path / "base"), fx.copy_tree(answered_runs[1], tmp_path / "cand")
+
+
+def answer_of(run_dir):
+    return json.loads((run_dir / "attention.json").read_text())["answer"]
+
+
+def test_identical_answer_runs_pass_and_report_every_answer_token(answer_pair, tmp_path):
+    base, cand = answer_pair
+    tokens = answer_of(base)["tokens"]
+    assert len(tokens) >= 2, "the demo model should answer in at least two tokens"
+    report = tmp_path / "r.json"
+    proc = compare(base, cand, "--report", report)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "answers:" in proc.stdout and not fail_lines(proc.stdout)
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["answers_compared"] == 1 and doc["summary"]["answers_changed"] == 0
+    assert doc["summary"]["answer_maps_compared"] == 2 * len(tokens)
+    answer = doc["items"][0]["answer"]
+    assert answer["status"] == "same" and answer["changed"] is False and answer["pass"] is True
+    assert answer["first_difference"] is None and answer["baseline_text"] == answer["candidate_text"]
+    assert [t["id"] for t in answer["tokens"]] == [t["id"] for t in tokens]
+    assert all([l["layer"] for l in t["layers"]] == [0, 3] and t["pass"] for t in answer["tokens"])
+
+
+def test_perturbed_answer_map_fails_naming_token_and_layer(answer_pair, tmp_path):
+    base, cand = answer_pair
+    maps = np.load(cand / "answer_maps.npy")
+    maps[1, 1, 0, 0] += np.float32(1e-2)  # answer token 1, second recorded layer (3)
+    np.save(cand / "answer_maps.npy", maps)
+    report = tmp_path / "r.json"
+    md = tmp_path / "r.md"
+    proc = compare(base, cand, "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    token_text = answer_of(base)["tokens"][1]["text"]
+    (line,) = fail_lines(proc.stdout)
+    assert "item run" in line and "token 1" in line and "layer 3" in line and token_text.strip() in line, line
+    doc = json.loads(report.read_text())
+    assert doc["pass"] is False and doc["summary"]["answer_maps_failed"] == 1
+    assert doc["summary"]["layers_failed"] == 0, "the prompt maps are unchanged"
+    answer = doc["items"][0]["answer"]
+    assert answer["worst"]["token"] == 1 and answer["worst"]["layer"] == 3 and answer["worst"]["pass"] is False
+    assert answer["worst"]["value"] == pytest.approx(1e-2, rel=1e-3)
+    assert [t["pass"] for t in answer["tokens"]] == [k != 1 for k in range(len(answer["tokens"]))]
+    assert compare(base, cand, "--report", md).returncode == 1
+    text = md.read_text()
+    assert "## Answers" in text
+    (row,) = [r for r in text.splitlines() if r.startswith("| run | answer the same")]
+    assert "| 3 |" in row and "**FAIL**" in row, row
+    # The maps' own thresholds decide, as for the prompt maps.
+    assert compare(base, cand, "--atol", "0.02").returncode == 0
+
+
+def test_changed_answer_fails_with_both_texts_and_first_difference(answer_pair, tmp_path):
+    base, cand = answer_pair
+    doc = json.loads((cand / "attention.json").read_text())
+    answer = doc["answer"]
+    answer["tokens"][1]["id"] += 1
+    answer["tokens"][1]["text"] = " zebra"
+    answer["text"] = "".join(t["text"] for t in answer["tokens"])
+    (cand / "attention.json").write_text(json.dumps(doc))
+    report = tmp_path / "r.json"
+    proc = compare(base, cand, "--report", report)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (line,) = fail_lines(proc.stdout)
+    assert "answer changed at token 1" in line, line
+    assert f'baseline:  "{answer_of(base)["text"]}"' in proc.stdout
+    assert f'candidate: "{answer["text"]}"' in proc.stdout
+    item = json.loads(report.read_text())["items"][0]
+    assert item["pass"] is False
+    assert item["answer"]["changed"] is True and item["answer"]["status"] == "changed"
+    assert item["answer"]["first_difference"] == 1
+    assert item["answer"]["candidate_text"] == answer["text"] and item["answer"]["tokens"] == []
+    assert all(l["pass"] for l in item["layers"]), "the prompt maps still compare"
+    # Allowed: reported, not failed.
+    proc = compare(base, cand, "--allow-answer-change")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "answer changed at token 1" in proc.stdout
+
+
+def test_answer_on_one_side_only_fails_with_the_fix(answer_pair, tmp_path):
+    base, cand = answer_pair
+    doc = json.loads((cand / "attention.json").read_text())
+    del doc["answer"]
+    (cand / "attention.json").write_text(json.dumps(doc))
+    (cand / "answer_maps.npy").unlink()
+    for args, message in (((base, cand), "baseline has an answer, candidate has none"),
+                          ((cand, base), "candidate has an answer, baseline has none")):
+        proc = compare(*args, "--allow-answer-change")
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        (line,) = fail_lines(proc.stdout)
+        assert message in line and "compare runs made with the same --answer" in line, line
+    report = tmp_path / "r.json"
+    compare(base, cand, "--report", report)
+    answer = json.loads(report.read_text())["items"][0]["answer"]
+    assert answer["status"] == "baseline-only" and answer["candidate_text"] is None and answer["pass"] is False
+
+
+def test_answer_maps_npy_of_the_wrong_shape_is_one_line_input_error(answer_pair):
+    base, cand = answer_pair
+    maps = np.load(cand / "answer_maps.npy")
+    np.save(cand / "answer_maps.npy", maps[:, :1])
+    assert_usage_error(compare(base, cand), str(cand / "answer_maps.npy"), "shape")
+    (cand / "answer_maps.npy").unlink()
+    assert_usage_error(compare(base, cand), str(cand / "answer_maps.npy"))
+
+
+def test_synthetic_answers_in_a_batch(batches, tmp_path):
+    """Without the model: fixture answers on every item; item b's answer changes, item c's token 0 map moves."""
+    base, cand = batches
+    for side in (base, cand):
+        for item in ("a", "b", "c"):
+            fx.add_answer(side / item)
+    fx.add_answer(cand / "b", ids=(9707, 14, 151645), texts=("green", "!", ""))
+    maps = np.load(cand / "c" / "answer_maps.npy")
+    maps[0, 2, 3, 3] += np.float32(0.5)
+    np.save(cand / "c" / "answer_maps.npy", maps)
+    report = tmp_path / "r.json"
+    diffs = tmp_path / "diffs"
+    proc = compare(base, cand, "--report", report, "--diff-images", diffs)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["items_failed"] == 2 and doc["summary"]["layers_failed"] == 0
+    assert doc["summary"]["answers_changed"] == 1 and doc["summary"]["answer_maps_failed"] == 1
+    assert doc["summary"]["answer_maps_compared"] == 2 * 3 * 4
+    items = {item["id"]: item for item in doc["items"]}
+    assert items["b"]["answer"]["first_difference"] == 1
+    assert (items["c"]["answer"]["worst"]["token"], items["c"]["answer"]["worst"]["layer"]) == (0, 2)
+    assert items["a"]["pass"] and items["a"]["answer"]["status"] == "same"
+    answer_lines = proc.stdout.split("answers:\n")[1].splitlines()
+    assert answer_lines[0].startswith("  FAIL  item b  answer changed at token 1"), proc.stdout
+    assert any(l.startswith("  FAIL  item c  token 0 \"green\"  layer 2") for l in answer_lines), proc.stdout
+    assert not diffs.exists() or not any(diffs.rglob("*")), "diff images are for prompt maps only"

@@ -229,3 +229,42 @@ def test_hostile_maps_npy_in_a_batch_item_names_the_item_file(tmp_path):
     cand = fx.copy_tree(base, tmp_path / "cand")
     (cand / "b" / "maps.npy").write_bytes(npy_bytes(header("(100000, 100000, 4)"), GOOD_DATA))
     assert_one_line_exit_2(compare(base, cand), str(cand / "b" / "maps.npy"))
+
+
+# --- answer_maps.npy of runs made with --answer (fixture answers: 3 tokens, so [3, 4, 6, 8]) -------
+
+GOOD_ANSWER_DATA = np.zeros((3, 4, 6, 8), dtype=np.float32).tobytes()
+
+HOSTILE_ANSWER_NPY = {
+    **HOSTILE_NPY,  # the forged headers of maps.npy, none of which is an answer_maps.npy header either
+    "answer_huge_allocation": (npy_bytes(header("(2000000000, 4, 6, 8)"), GOOD_ANSWER_DATA), "(2000000000, 4, 6, 8)"),
+    "answer_tokens_disagree": (npy_bytes(header("(4, 3, 6, 8)"), GOOD_ANSWER_DATA), "shape"),
+    "answer_prompt_shape": (npy_bytes(header("(4, 6, 8)"), GOOD_DATA), "shape"),
+    "answer_integer": (npy_bytes(header("(3, 4, 6, 8)", descr="<i4"), GOOD_ANSWER_DATA), "float"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ANSWER_NPY))
+def test_hostile_answer_maps_npy_is_exit_2_naming_the_file(tmp_path, case):
+    data, words = HOSTILE_ANSWER_NPY[case]
+    base = fx.write_run(tmp_path / "base")
+    fx.add_answer(base)
+    cand = fx.copy_tree(base, tmp_path / "cand")
+    (cand / "answer_maps.npy").write_bytes(data)
+    assert_one_line_exit_2(compare(base, cand), str(cand / "answer_maps.npy"), words)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("answer.maps.shape", [9, 4, 6, 8]),
+    ("answer.tokens", [{"id": 1}]),
+    ("answer.tokens.0.id", "9707"),
+    ("answer.tokens", {"id": 1}),
+])
+def test_answer_record_disagreeing_with_itself_is_exit_2_naming_attention_json(tmp_path, field, value):
+    base = fx.write_run(tmp_path / "base")
+    fx.add_answer(base)
+    cand = fx.copy_tree(base, tmp_path / "cand")
+    doc = json.loads((cand / "attention.json").read_text())
+    edit(doc, field, value)
+    (cand / "attention.json").write_text(json.dumps(doc))
+    assert_one_line_exit_2(compare(base, cand), str(cand / "attention.json"), "answer")

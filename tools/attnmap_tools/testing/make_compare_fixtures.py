@@ -177,6 +177,31 @@ def edit_json(run_dir: str | pathlib.Path, **fields) -> None:
     path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
 
 
+def add_answer(run_dir: str | pathlib.Path, ids: Sequence[int] = (9707, 13, 151645),
+               texts: Sequence[str] = ("green", ".", ""), seed: int = 0) -> np.ndarray:
+    """Gives RUN_DIR an `attnmap run --answer` result: attention.json's `answer` and answer_maps.npy
+    [tokens, layers, h, w] (token k's map of each layer is a fixture map of seed seed + 100 + k).
+    Returns the answer maps."""
+    run_dir = pathlib.Path(run_dir)
+    path = run_dir / "attention.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    h, w = doc["grid"]["merged_h"], doc["grid"]["merged_w"]
+    layers = [entry["layer"] for entry in doc["layers"]]
+    maps = np.stack([np.stack([layer_map(l, h, w, seed + 100 + k) for l in layers]) for k in range(len(ids))])
+    maps = maps.astype(np.float32)
+    np.save(run_dir / "answer_maps.npy", maps)
+    start = doc["prompt_token_span"]["end"] + 5
+    doc["answer"] = {
+        "text": "".join(texts), "stopped_on_eos": True, "max_new_tokens": 32, "repetition_penalty": 1.05,
+        "query_tokens": [], "strip_labels": "text",
+        "tokens": [{"id": int(i), "token": t, "text": t, "probability": 0.5, "position": start + k}
+                   for k, (i, t) in enumerate(zip(ids, texts))],
+        "maps": {"file": "answer_maps.npy", "shape": list(maps.shape), "dtype": "float32"},
+    }
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    return maps
+
+
 def _pair(text: str) -> tuple[int, int]:
     a, b = text.split(",")
     return int(a), int(b)
