@@ -63,6 +63,12 @@ cv::Mat render_answer_strip(const cv::Mat& original_rgb, const std::vector<torch
 cv::Mat render_frame_strip(const std::vector<cv::Mat>& frames_rgb, const std::vector<torch::Tensor>& maps,
                            const std::vector<std::string>& labels, const RenderOptions& options);
 
+// The same tiles one at a time, for an animation: each frame is the temporal patch's map over its
+// image (480 px on the longest side) under its caption, over the colour bar of the one shared scale.
+// Returns BGR CV_8UC3 frames of one size.
+std::vector<cv::Mat> render_frame_sequence(const std::vector<cv::Mat>& frames_rgb, const std::vector<torch::Tensor>& maps,
+                                           const std::vector<std::string>& labels, const RenderOptions& options);
+
 // Strips one under another, each under its title ("layer 3"), padded to the widest: a video's grid.jpg.
 cv::Mat stack_strips(const std::vector<cv::Mat>& strips_bgr, const std::vector<std::string>& titles);
 

@@ -36,6 +36,8 @@ inline constexpr const char* kIndexFile = "index.html";                // batch 
 
 // "layer_07.jpg": the overlay of decoder layer `layer`.
 std::string layer_file_name(int64_t layer);
+// "layer_07.gif": a video's maps of decoder layer `layer`, one frame per temporal patch (docs/video.md).
+std::string layer_animation_file_name(int64_t layer);
 // "answer_strip_layer_07.jpg": every answer token's map of decoder layer `layer`, side by side.
 std::string answer_strip_file_name(int64_t layer);
 // "relative_layer_07.jpg": the relative map (map / baseline map) of decoder layer `layer`.
@@ -232,6 +234,8 @@ class RunFolderWriter {
   RunFolderWriter& operator=(const RunFolderWriter&) = delete;
 
   void write_layer_image(int64_t layer, const cv::Mat& bgr);
+  // layer_XX.gif: frames BGR of one size, each shown delay_ms, looping.
+  void write_layer_animation(int64_t layer, const std::vector<cv::Mat>& frames_bgr, int delay_ms);
   void write_grid_image(const cv::Mat& bgr);
   void write_maps(const torch::Tensor& maps);
   void write_answer_maps(const torch::Tensor& maps);

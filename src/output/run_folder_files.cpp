@@ -14,6 +14,11 @@ std::string layer_file_name(int64_t layer) {
   return name;
 }
 
+std::string layer_animation_file_name(int64_t layer) {
+  std::string name = layer_file_name(layer);
+  return name.replace(name.size() - 4, 4, ".gif");
+}
+
 std::string answer_strip_file_name(int64_t layer) { return "answer_strip_" + layer_file_name(layer); }
 
 std::string relative_layer_file_name(int64_t layer) { return "relative_" + layer_file_name(layer); }

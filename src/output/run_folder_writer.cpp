@@ -5,6 +5,7 @@
 #include "io/npy.hpp"
 #include "attnmap/render.hpp"
 #include "attnmap/run_folder.hpp"
+#include "render/write_gif.hpp"
 
 namespace attnmap::output {
 
@@ -39,6 +40,11 @@ void RunFolderWriter::write_npy(const std::string& name, const torch::Tensor& ar
 }
 
 void RunFolderWriter::write_layer_image(int64_t layer, const cv::Mat& bgr) { write_jpeg(layer_file_name(layer), bgr); }
+void RunFolderWriter::write_layer_animation(int64_t layer, const std::vector<cv::Mat>& frames_bgr, int delay_ms) {
+  const fs::path file = dir_ / layer_animation_file_name(layer);
+  written_.push_back(file);
+  write_gif_atomically(file, frames_bgr, delay_ms);
+}
 void RunFolderWriter::write_grid_image(const cv::Mat& bgr) { write_jpeg(kGridFile, bgr); }
 void RunFolderWriter::write_maps(const torch::Tensor& maps) { write_npy(kMapsFile, maps); }
 void RunFolderWriter::write_answer_maps(const torch::Tensor& maps) { write_npy(kAnswerMapsFile, maps); }

@@ -19,6 +19,7 @@ namespace {
 // patches than an answer has tokens, and the region matters more than the caption.
 constexpr int kTileLongSide = 240;
 constexpr int kTilesPerRow = 6;
+constexpr int kAnimationLongSide = 480;  // one frame at a time: room to see the region
 constexpr int kCaptionHeight = 24;
 constexpr int kMinWidth = 320;
 constexpr int kGap = 6;
@@ -63,6 +64,33 @@ cv::Mat render_frame_strip(const std::vector<cv::Mat>& frames_rgb, const std::ve
   }
   cv::Mat out;
   cv::vconcat(canvas, detail::colour_bar(width, shared.lo, shared.hi, options, "one scale shared by all frames"), out);
+  return out;
+}
+
+std::vector<cv::Mat> render_frame_sequence(const std::vector<cv::Mat>& frames_rgb, const std::vector<torch::Tensor>& maps,
+                                           const std::vector<std::string>& labels, const RenderOptions& options) {
+  options.validate();
+  if (frames_rgb.empty() || frames_rgb.size() != maps.size() || maps.size() != labels.size()) {
+    throw Error(ErrorKind::Internal, "render_frame_sequence needs one frame, one map and one label per temporal patch");
+  }
+  const detail::SharedScaleMaps shared = detail::with_shared_scale(maps);
+  const cv::Mat& first = frames_rgb.front();
+  const double scale = double(kAnimationLongSide) / std::max(first.cols, first.rows);
+  const cv::Size size(std::max(1, int(std::lround(first.cols * scale))), std::max(1, int(std::lround(first.rows * scale))));
+  const int width = std::max(size.width, kMinWidth);
+  const cv::Mat bar = detail::colour_bar(width, shared.lo, shared.hi, options, "one scale shared by all frames");
+  std::vector<cv::Mat> out;
+  for (size_t k = 0; k < maps.size(); ++k) {
+    cv::Mat canvas(kCaptionHeight + size.height, width, CV_8UC3, kPaper);
+    detail::draw_caption(canvas, labels[k], cv::Point(kGap, kCaptionBaseline), width - 2 * kGap, kCaptionSize, kInk);
+    const cv::Mat background = detail::tile_background(frames_rgb[k], size);
+    detail::blend_heatmap(background, detail::normalise(shared.mats[k], shared.lo, shared.hi), options,
+                          options.blur_sigma * scale)
+        .copyTo(canvas(cv::Rect((width - size.width) / 2, kCaptionHeight, size.width, size.height)));
+    cv::Mat frame;
+    cv::vconcat(canvas, bar, frame);
+    out.push_back(frame);
+  }
   return out;
 }
 

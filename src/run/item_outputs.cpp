@@ -3,6 +3,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "attnmap/tokenizer.hpp"
@@ -72,6 +73,8 @@ void write_video_images(output::RunFolderWriter& folder, const RunRecord& record
                                    : "frames " + std::to_string(t.frames.front()) + "–" + std::to_string(t.frames.back());
     labels.push_back("t" + std::to_string(k) + " · " + frames + " · " + time);
   }
+  // Real time: a temporal patch lasts second_per_grid_t; at least 100 ms so that short clips stay readable.
+  const int delay_ms = std::max(100, static_cast<int>(std::lround(record.video->second_per_grid_t * 1000.0)));
   std::vector<cv::Mat> strips;
   std::vector<std::string> titles;
   for (size_t i = 0; i < record.layers.size(); ++i) {
@@ -80,6 +83,10 @@ void write_video_images(output::RunFolderWriter& folder, const RunRecord& record
     for (int64_t k = 0; k < layer_maps.size(0); ++k) per_patch.push_back(layer_maps[k]);
     cv::Mat strip = render_frame_strip(inferred.frames, per_patch, labels, render);
     folder.write_layer_image(record.layers[i].layer, strip);
+    std::vector<std::string> titles_k;
+    for (const std::string& l : labels) titles_k.push_back("layer " + std::to_string(record.layers[i].layer) + " · " + l);
+    folder.write_layer_animation(record.layers[i].layer, render_frame_sequence(inferred.frames, per_patch, titles_k, render),
+                                 delay_ms);
     strips.push_back(std::move(strip));
     titles.push_back("layer " + std::to_string(record.layers[i].layer));
   }

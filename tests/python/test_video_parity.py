@@ -116,6 +116,9 @@ def test_frames_match_transformers(tiny, count, height, width):
     assert record["maps"]["shape"] == list(np.load(out / "maps.npy").shape)
     for layer in range(len(record["layers"])):
         assert (out / f"layer_{layer:02d}.jpg").is_file()
+        with Image.open(out / f"layer_{layer:02d}.gif") as gif:  # one animation frame per temporal patch
+            assert gif.n_frames == t and gif.info["loop"] == 0
+            assert gif.info["duration"] == max(100, round(1000 * video["second_per_grid_t"]))
 
 
 def test_frames_bad_input_is_one_line(tiny):
