@@ -32,6 +32,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
       if (item->image.empty() && item->video.empty() && frames->empty()) {
         throw Error(ErrorKind::Usage, "give the input: --image FILE, --video FILE or --frames a.png,b.png|DIR");
       }
+      if (!frames->empty() && (flags->fps != 0 || flags->num_frames != 0)) {
+        throw Error(ErrorKind::Usage, "--frames takes every frame given, as transformers does for a frame list; "
+                                      "drop --fps/--num-frames or pass --video");
+      }
       Stopwatch clock;
       const RunSpec spec = run_spec_from(*flags);  // every option string parsed before the model loads
       auto model = load_model_from(*flags);

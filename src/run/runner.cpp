@@ -94,10 +94,8 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const bool is_video = !item.video.empty() || !item.frames.empty();
   if (is_video) {
     if (!video_) (void)model_->family().video_params();  // throws: the export predates videos
-    if (!item.frames.empty() && (options_.video.fps || options_.video.num_frames)) {
-      throw Error(ErrorKind::Usage, "--frames takes every frame given, as transformers does for a frame list; "
-                                    "drop --fps/--num-frames or pass --video");
-    }
+    // A frame list is taken whole, as transformers does; --fps/--num-frames sample videos only
+    // (`run --frames` refuses them, a batch applies them to its video items).
     std::error_code ec;
     if (item.frames.size() == 1 && std::filesystem::is_directory(item.frames.front(), ec)) {
       p.item.frames = list_frame_files(item.frames.front());  // a folder of frames, in name order

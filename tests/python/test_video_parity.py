@@ -209,3 +209,80 @@ def test_lossless_clip_matches_transformers(tiny, flag, value, hf_sampling):
     kwargs = {"fps": hf_sampling["sample_fps"]} if "sample_fps" in hf_sampling else {"num_frames": value}
     expected = proc.sample_frames(VideoMetadata(total_num_frames=total, fps=fps), **kwargs)
     assert video["frame_indices"] == [int(i) for i in expected]
+
+
+def test_video_pixel_bounds_match_transformers(tiny):
+    """--video-min-pixels / --video-max-pixels are the video processor's size (shortest/longest_edge)."""
+    work = tiny["work"] / "pixel_bounds"
+    frames_dir = work / "frames"
+    frames_dir.mkdir(parents=True)
+    frames = moving_square_frames(4, 210, 300, seed=3)
+    for k, frame in enumerate(frames):
+        Image.fromarray(frame).save(frames_dir / f"{k}.png")
+    out, dump = work / "out", work / "dump"
+    run_cli(["--model", tiny["model"], "--frames", frames_dir, "--prompt", PROMPT, "--out", out, "--dump-inputs", dump,
+             "--layers", "all", "--no-viewer", "--video-min-pixels", "3000", "--video-max-pixels", "20000"])
+    inputs = ref.build_video_inputs(tiny["processor"], frames, PROMPT, min_pixels=3000, max_pixels=20000)
+    t, h, w = inputs["video_grid_thw"][0].tolist()
+    assert h * w * 14 * 14 <= 20000  # the bound took effect (the frames are 63,000 pixels)
+    check_run(out, dump, inputs, tiny["hf"])
+
+
+def test_batch_manifest_takes_videos_and_frames_and_one_bad_item_costs_no_other(tiny):
+    """Manifest lines with "video" and "frames" (a folder and a list) run like images; a corrupt video
+    is that item's error (one line in summary.jsonl), the others finish; compare reads the 4-D maps."""
+    from fractions import Fraction
+
+    from attnmap_tools.testing.make_test_videos import write_clip
+
+    work = tiny["work"] / "batch"
+    frames_dir = work / "frames"
+    frames_dir.mkdir(parents=True)
+    for k, frame in enumerate(moving_square_frames(4, 98, 150, seed=9)):
+        Image.fromarray(frame).save(frames_dir / f"f{k}.png")
+    write_clip(work / "clip.mov", "png", 12, Fraction(24), 150, 98)
+    (work / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)
+    lines = [{"video": "clip.mov", "id": "clip"}, {"frames": "frames", "id": "folder"},
+             {"frames": [f"frames/f{k}.png" for k in (3, 2, 1, 0)], "id": "reversed"},
+             {"video": "broken.mp4", "id": "broken"}]
+    (work / "items.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = work / "out"
+    proc = subprocess.run([BIN, "batch", "--device", "cpu", "--model", str(tiny["model"]), "--images",
+                           str(work / "items.jsonl"), "--prompt", PROMPT, "--out", str(out), "--layers", "0,1",
+                           "--fps", "8"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr  # one item failed
+    summary = {json.loads(line)["id"]: json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()}
+    assert {k: v["status"] for k, v in summary.items()} == {"clip": "ok", "folder": "ok", "reversed": "ok",
+                                                           "broken": "error"}
+    assert "broken.mp4" in summary["broken"]["error"] and "\n" not in summary["broken"]["error"]
+    assert summary["clip"]["video"].endswith("clip.mov") and len(summary["reversed"]["frames"]) == 4
+    clip = json.loads((out / "clip" / "attention.json").read_text())["video"]
+    assert clip["frame_indices"] == [0, 3, 6, 9]  # 12 frames at 24 fps sampled at 8 fps: 4 frames
+    folder = np.load(out / "folder" / "maps.npy")
+    reversed_maps = np.load(out / "reversed" / "maps.npy")
+    assert folder.shape == reversed_maps.shape == (2, 2) + folder.shape[2:]
+    assert not np.allclose(folder, reversed_maps)  # the order of the frames matters
+    # compare: a folder against itself passes; a changed temporal patch fails.
+    from conftest import run_compare
+
+    assert run_compare(out / "folder", out / "folder").returncode == 0
+    changed = work / "changed"
+    import shutil
+
+    shutil.copytree(out / "folder", changed)
+    maps = np.load(changed / "maps.npy")
+    maps[1, 1, 0, 0] += 0.5
+    np.save(changed / "maps.npy", maps)
+    result = run_compare(out / "folder", changed)
+    assert result.returncode == 1 and "layer 1" in result.stdout
+
+
+def test_corrupt_video_is_one_line_and_exit_3(tiny):
+    work = tiny["work"] / "corrupt"
+    work.mkdir()
+    bad = work / "bad.mp4"
+    bad.write_text("this is not a video\n")
+    proc = run_cli(["--model", tiny["model"], "--video", bad, "--prompt", PROMPT, "--out", work / "out"], check=False)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 3 and len(errors) == 1 and str(bad) in errors[0], proc.stderr
+    assert not (work / "out" / "attention.json").exists()
