@@ -106,7 +106,7 @@ struct InferredItem {
   RunRecord record;
   RunItem item;
   cv::Mat original_rgb;
-  std::vector<cv::Mat> frames;  // a video's first frame of every temporal patch (what its maps are drawn over)
+  std::vector<cv::Mat> frames;  // a video: per temporal patch its frames averaged, RGB (what its maps are drawn over)
   torch::Tensor maps;  // float32 [layers, merged_h, merged_w]; a video: [layers, t, merged_h, merged_w]
   torch::Tensor answer_maps;    // --answer: float32 [answer tokens, layers, merged_h, merged_w]
   torch::Tensor relative_maps;  // --baseline-prompt: float32 [layers, merged_h, merged_w]

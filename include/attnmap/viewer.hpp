@@ -17,11 +17,20 @@ enum class TokenRole { System, Image, Prompt, Answer };
 const char* token_role_name(TokenRole role);  // "system" | "image" | "prompt" | "answer"
 
 struct ViewerData {
-  // The original image, as JPEG bytes (shown under the heatmap; the browser decodes it).
+  // The original image, as JPEG bytes (shown under the heatmap; the browser decodes it). Unused for a
+  // video, whose pictures are `frame_jpegs`.
   std::vector<unsigned char> image_jpeg;
   // The merged image-token grid: the image tokens are merged_h * merged_w, in raster order.
   int merged_h = 0;
   int merged_w = 0;
+  // The time axis: 1 for an image. A video (frame_labels not empty) has `frames` temporal patches (t),
+  // each a merged_h x merged_w grid; its visual span is t * merged_h * merged_w tokens, t-major.
+  int frames = 1;
+  // A video: per temporal patch, the picture its map is drawn over (JPEG; empty: no pictures) and the
+  // slider's label, e.g. "t1 · frames 8–12 · 1.00–1.50 s". Both empty for an image.
+  std::vector<std::vector<unsigned char>> frame_jpegs;
+  std::vector<std::string> frame_labels;
+  bool is_video() const { return !frame_labels.empty(); }
   // The requested decoder layers, in the order of the first axis of `rows` and `maps`.
   std::vector<int> layers;
   int heads = 0;  // attention heads per layer (the second axis of `rows`)
@@ -29,17 +38,17 @@ struct ViewerData {
   // bytes, e.g. half of a byte-level emoji, are shown as U+FFFD) and its role.
   std::vector<std::string> tokens;
   std::vector<TokenRole> roles;
-  // The image span: tokens [image_start, image_start + merged_h * merged_w) are the image tokens
-  // (their roles must be Image), in raster order of the merged grid.
+  // The image span: tokens [image_start, image_start + frames * merged_h * merged_w) are the image
+  // (or video) tokens (their roles must be Image), in raster order of the merged grid, t-major.
   std::size_t image_start = 0;
   // Sequence positions of the query rows (prompt tokens, then answer tokens when there are any);
   // each one's role must be Prompt or Answer.
   std::vector<int> query_positions;
   // float32 [layers, heads, queries, seq]: the full attention row of every query over every key.
-  // A query's image map is the slice [image_start, image_start + merged_h*merged_w); the other
+  // A query's image map is the slice [image_start, image_start + frames*merged_h*merged_w); the other
   // columns are its text-to-text attention.
   std::vector<float> rows;
-  // float32 [layers, merged_h, merged_w]: the maps of maps.npy (heads mean, mean over the prompt
+  // float32 [layers, frames, merged_h, merged_w]: the maps of maps.npy (heads mean, mean over the prompt
   // query rows). The page shows these exact values for "heads: mean, query: all prompt tokens".
   std::vector<float> maps;
   // The next token after the prompt (the model's first answer token) and its probability; the

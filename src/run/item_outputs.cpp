@@ -144,7 +144,7 @@ void write_item_viewer(output::RunFolderWriter& folder, RunRecord& record, const
   page.opacity = render.alpha;
   ViewerReport report;
   const std::string html = render_viewer_html(
-      make_viewer_data(record, tokenizer, inferred.original_rgb,
+      make_viewer_data(record, tokenizer, inferred.original_rgb, inferred.frames,
                        {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps}),
       page, &report);
   folder.write_viewer(html);

@@ -189,8 +189,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
   };
   // With the viewer, the forward keeps every head and row: the prompt tokens' rows follow the
   // query's, and maps.npy is reduced here from the same rows the page shows.
-  // The viewer has no time axis yet: a video run writes none (docs/video.md).
-  const bool viewer = options_.write_viewer && !prepared.video;
+  const bool viewer = options_.write_viewer;
   const int64_t query_count = static_cast<int64_t>(prepared.query_rows.size());
   AttentionRequest request;
   request.layers = prepared.layers;
@@ -258,8 +257,10 @@ InferredItem Runner::infer(PreparedItem prepared) {
   } else if (viewer) {
     std::vector<torch::Tensor> mean_of_heads;
     for (const torch::Tensor& layer : out.viewer_prompt_rows) mean_of_heads.push_back(mean_rows(layer.mean(0, true)));
-    out.viewer_default_maps = image_maps(mean_of_heads, 0, prepared.prompt.image_start, prepared.prompt.image_end,
-                                         merged_h, merged_w);
+    // As to_maps: a video's span is [t*h, w] rows, viewed as [layers, t, h, w].
+    const torch::Tensor maps = image_maps(mean_of_heads, 0, prepared.prompt.image_start, prepared.prompt.image_end,
+                                          grid_t * merged_h, merged_w);
+    out.viewer_default_maps = prepared.video ? maps.view({maps.size(0), grid_t, merged_h, merged_w}) : maps;
   }
 
   if (prepared.baseline_prompt) {
@@ -366,7 +367,7 @@ RunRecord Runner::write(const InferredItem& inferred) const {
   record.model.sha256 = model_->sha256();
   output::RunFolderWriter folder(inferred.item.out_dir);
   if (options_.write_images) write_item_images(folder, record, inferred, model_->tokenizer(), options_.render);
-  if (options_.write_viewer && !record.video) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
+  if (options_.write_viewer) write_item_viewer(folder, record, inferred, model_->tokenizer(), options_.render);
   record.timings["render"] = clock.lap();
   folder.write_maps(inferred.maps);
   if (inferred.answer_maps.defined()) folder.write_answer_maps(inferred.answer_maps);

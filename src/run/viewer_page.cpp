@@ -4,6 +4,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "attnmap/error.hpp"
@@ -16,10 +18,15 @@ namespace {
 // The page shows the image under the heatmap at screen size: a 4,000-pixel photo would spend the
 // page's 20 MB budget on pixels nobody sees.
 constexpr int kViewerImageLongSide = 1024;
+// A video's pictures (one per temporal patch) share the page's 20 MB budget with the attention data:
+// together they get at most this many JPEG bytes (base64 makes it 4/3 of that on the page), so a
+// long video shows smaller frames rather than crowding out the per-head detail.
+constexpr std::size_t kFramePicturesBytes = 8'000'000;
+constexpr int kFrameMinLongSide = 96;  // below this a frame is not worth showing; the budget rule takes over
 
-std::vector<unsigned char> screen_jpeg(const cv::Mat& original_rgb) {
+std::vector<unsigned char> screen_jpeg(const cv::Mat& original_rgb, int long_side = kViewerImageLongSide) {
   cv::Mat bgr;
-  const double scale = std::min(1.0, double(kViewerImageLongSide) / std::max(original_rgb.cols, original_rgb.rows));
+  const double scale = std::min(1.0, double(long_side) / std::max(original_rgb.cols, original_rgb.rows));
   if (scale < 1.0) {
     cv::resize(original_rgb, bgr, cv::Size(), scale, scale, cv::INTER_AREA);
     cv::cvtColor(bgr, bgr, cv::COLOR_RGB2BGR);
@@ -29,6 +36,68 @@ std::vector<unsigned char> screen_jpeg(const cv::Mat& original_rgb) {
   std::vector<unsigned char> jpeg;
   cv::imencode(".jpg", bgr, jpeg, {cv::IMWRITE_JPEG_QUALITY, 88});
   return jpeg;
+}
+
+struct FramePictures {
+  std::vector<std::vector<unsigned char>> jpegs;
+  int long_side = 0;  // the long side they were encoded at (0: the frames' own size)
+};
+
+// Every temporal patch's picture at screen size, shrunk until they fit kFramePicturesBytes together.
+FramePictures frame_pictures(const std::vector<cv::Mat>& frames) {
+  FramePictures out;
+  if (frames.empty()) return out;
+  const int own = std::max(frames.front().cols, frames.front().rows);
+  int long_side = std::min(own, kViewerImageLongSide);
+  for (;;) {
+    out.jpegs.clear();
+    std::size_t total = 0;
+    for (const cv::Mat& f : frames) {
+      out.jpegs.push_back(screen_jpeg(f, long_side));
+      total += out.jpegs.back().size();
+    }
+    out.long_side = long_side < own ? long_side : 0;
+    if (total <= kFramePicturesBytes || long_side <= kFrameMinLongSide) return out;
+    // JPEG bytes grow about with the pixel count: scale the side by the square root of the excess.
+    const double shrink = std::sqrt(double(kFramePicturesBytes) / double(total)) * 0.95;
+    long_side = std::max(kFrameMinLongSide, static_cast<int>(long_side * shrink));
+  }
+}
+
+// "a–b", or "a" when the range is one value.
+std::string range_text(const std::string& a, const std::string& b) { return a == b ? a : a + "–" + b; }
+
+std::string seconds_text(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", s);
+  return buffer;
+}
+
+// The slider's label of temporal patch k: "t1 · frames 8–12 · 1.00–1.50 s" (the first and last of its frames).
+std::string temporal_patch_label(std::size_t k, const VideoRecord::TemporalPatch& patch) {
+  std::string label = "t" + std::to_string(k);
+  if (!patch.frames.empty()) {
+    const std::string a = std::to_string(patch.frames.front()), b = std::to_string(patch.frames.back());
+    label += (a == b ? " · frame " : " · frames ") + range_text(a, b);
+  }
+  if (!patch.timestamps.empty()) {
+    label += " · " + range_text(seconds_text(patch.timestamps.front()), seconds_text(patch.timestamps.back())) + " s";
+  }
+  return label;
+}
+
+// The time axis of a video's page: the temporal patches' labels and pictures.
+void fill_video(ViewerData& d, const VideoRecord& video, const std::vector<cv::Mat>& frames) {
+  d.frames = static_cast<int>(video.temporal_patches.size());
+  for (std::size_t k = 0; k < video.temporal_patches.size(); ++k) {
+    d.frame_labels.push_back(temporal_patch_label(k, video.temporal_patches[k]));
+  }
+  FramePictures pictures = frame_pictures(frames);
+  d.frame_jpegs = std::move(pictures.jpegs);
+  if (pictures.long_side > 0 && pictures.long_side < kViewerImageLongSide) {
+    d.metadata.push_back("frames shown at " + std::to_string(pictures.long_side) +
+                         " pixels on their long side, to keep the page within its size budget");
+  }
 }
 
 void append(std::vector<float>& out, const torch::Tensor& t) {
@@ -41,9 +110,9 @@ void append(std::vector<float>& out, const torch::Tensor& t) {
 }  // namespace
 
 ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer, const cv::Mat& original_rgb,
-                            const ViewerRows& rows) {
+                            const std::vector<cv::Mat>& frames, const ViewerRows& rows) {
   ViewerData d;
-  d.image_jpeg = screen_jpeg(original_rgb);
+  if (!record.video) d.image_jpeg = screen_jpeg(original_rgb);
   d.merged_h = static_cast<int>(record.grid.merged_h);
   d.merged_w = static_cast<int>(record.grid.merged_w);
   for (const LayerStats& s : record.layers) d.layers.push_back(static_cast<int>(s.layer));
@@ -91,10 +160,18 @@ ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer,
   d.title = "attnmap: " + (record.id.empty() ? std::string("run") : record.id);
   d.metadata.push_back("model: " + (record.model.model_name.empty() ? record.model.path : record.model.model_name));
   d.metadata.push_back("prompt: " + record.prompt);
-  d.metadata.push_back("image: " + record.image.path + " (" + std::to_string(record.image.width) + "x" +
-                       std::to_string(record.image.height) + ", " + std::to_string(record.grid.merged_h) + "x" +
-                       std::to_string(record.grid.merged_w) + " image tokens)");
+  const std::string size = std::to_string(record.image.width) + "x" + std::to_string(record.image.height);
+  const std::string grid = std::to_string(record.grid.merged_h) + "x" + std::to_string(record.grid.merged_w);
+  if (record.video) {
+    d.metadata.push_back("video: " + record.image.path + " (" + size + ", " +
+                         std::to_string(record.video->frame_indices.size()) + " frames sampled, " +
+                         std::to_string(record.video->temporal_patches.size()) + "x" + grid + " video tokens)");
+  } else {
+    d.metadata.push_back("image: " + record.image.path + " (" + size + ", " + grid + " image tokens)");
+  }
   d.metadata.push_back("device: " + record.device + ", " + record.dtype);
+  // After the other metadata lines: a note on shrunk frames comes last.
+  if (record.video) fill_video(d, *record.video, frames);
   return d;
 }
 

@@ -20,13 +20,15 @@ struct ViewerRows {
   std::vector<torch::Tensor> prompt;
   // Per answer token k, per layer float32 [heads, S + k]: the row that chose token k (design.md).
   std::vector<std::vector<torch::Tensor>> answer;
-  // float32 [layers, merged_h, merged_w]: heads mean over the prompt tokens (the page's default view).
+  // float32 [layers, merged_h, merged_w] (a video: [layers, t, merged_h, merged_w]): heads mean over the
+  // prompt tokens (the page's default view).
   torch::Tensor default_maps;
 };
 
 // The page's data. The answer tokens (when the run generated some) follow the prompt in the
-// sequence; the query of answer token k is its own position, showing the row that chose it.
+// sequence; the query of answer token k is its own position, showing the row that chose it. A video
+// (record.video) gets a time axis: `frames` holds the picture of each temporal patch (InferredItem::frames).
 ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer, const cv::Mat& original_rgb,
-                            const ViewerRows& rows);
+                            const std::vector<cv::Mat>& frames, const ViewerRows& rows);
 
 }  // namespace attnmap

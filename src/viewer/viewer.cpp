@@ -84,14 +84,38 @@ std::string assemble(std::string_view page, const std::vector<std::pair<std::str
   return out;
 }
 
+// The tokens of one grid (an image, or one temporal patch of a video).
+std::size_t grid_pixels(const ViewerData& d) { return static_cast<std::size_t>(d.merged_h) * d.merged_w; }
+
+// The whole visual span: frames * merged_h * merged_w tokens.
+std::size_t span_of(const ViewerData& d) { return static_cast<std::size_t>(d.frames) * grid_pixels(d); }
+
+void validate_time_axis(const ViewerData& d) {
+  if (d.frames < 1) bad_data("frames must be at least 1");
+  if (!d.is_video()) {
+    if (d.frames != 1)
+      bad_data("frames is " + std::to_string(d.frames) + " but frame_labels is empty (an image has 1 frame)");
+    if (!d.frame_jpegs.empty()) bad_data("frame_jpegs is set but frame_labels is empty (an image uses image_jpeg)");
+    return;
+  }
+  const auto t = static_cast<std::size_t>(d.frames);
+  if (d.frame_labels.size() != t)
+    bad_data("frame_labels has " + std::to_string(d.frame_labels.size()) + " entries, frames " + std::to_string(t));
+  if (!d.frame_jpegs.empty() && d.frame_jpegs.size() != t)
+    bad_data("frame_jpegs has " + std::to_string(d.frame_jpegs.size()) + " entries, frames " + std::to_string(t));
+}
+
 void validate(const ViewerData& d) {
   if (d.merged_h <= 0 || d.merged_w <= 0) bad_data("merged_h and merged_w must be positive");
+  validate_time_axis(d);
   if (d.layers.empty()) bad_data("layers is empty");
   if (d.heads <= 0) bad_data("heads must be positive");
   const std::size_t seq = d.tokens.size();
   if (d.roles.size() != seq) bad_data("roles has " + std::to_string(d.roles.size()) + " entries, tokens " + std::to_string(seq));
-  const std::size_t pixels = static_cast<std::size_t>(d.merged_h) * d.merged_w;
-  if (d.image_start + pixels > seq) bad_data("the image span [image_start, image_start + merged_h*merged_w) exceeds the sequence");
+  const std::size_t pixels = span_of(d);
+  if (d.image_start + pixels > seq)
+    bad_data(d.is_video() ? "the video span [image_start, image_start + frames*merged_h*merged_w) exceeds the sequence"
+                          : "the image span [image_start, image_start + merged_h*merged_w) exceeds the sequence");
   for (std::size_t i = 0; i < seq; ++i) {
     const bool in_span = i >= d.image_start && i < d.image_start + pixels;
     if (in_span != (d.roles[i] == TokenRole::Image))
@@ -108,7 +132,8 @@ void validate(const ViewerData& d) {
   if (d.rows.size() != want_rows)
     bad_data("rows has " + std::to_string(d.rows.size()) + " values, [layers, heads, queries, seq] needs " + std::to_string(want_rows));
   if (d.maps.size() != d.layers.size() * pixels)
-    bad_data("maps has " + std::to_string(d.maps.size()) + " values, [layers, merged_h, merged_w] needs " +
+    bad_data("maps has " + std::to_string(d.maps.size()) + " values, " +
+             (d.is_video() ? "[layers, frames, merged_h, merged_w]" : "[layers, merged_h, merged_w]") + " needs " +
              std::to_string(d.layers.size() * pixels));
 }
 
@@ -181,18 +206,23 @@ class RowSource {
   std::size_t queries_;
 };
 
-// Quantises one row into `out` [seq]: the image span and the text columns each with their own
-// scale. Writes the two scales and the exact image mass.
-void encode_row(const std::vector<float>& row, std::size_t image_start, std::size_t pixels, std::uint8_t* out,
-                float* scales, float* image_mass) {
-  const std::size_t seq = row.size();
-  scales[0] = viewer_encoding::quantise_u8(row.data() + image_start, pixels, out + image_start);
+// Quantises one row into `out` [seq]: each frame's slice of the visual span (`frames` grids of
+// `pixels` tokens; one for an image) and the text columns each with their own scale, so a frame the
+// query barely looks at keeps its detail. Writes frames + 1 scales (the frames', then the text's)
+// and the exact mass of the whole span.
+void encode_row(const std::vector<float>& row, std::size_t image_start, std::size_t frames, std::size_t grid,
+                std::uint8_t* out, float* scales, float* image_mass) {
+  const std::size_t seq = row.size(), pixels = frames * grid;
+  for (std::size_t f = 0; f < frames; ++f) {
+    const std::size_t at = image_start + f * grid;
+    scales[f] = viewer_encoding::quantise_u8(row.data() + at, grid, out + at);
+  }
   std::vector<float> text;
   text.reserve(seq - pixels);
   for (std::size_t k = 0; k < seq; ++k)
     if (k < image_start || k >= image_start + pixels) text.push_back(row[k]);
   std::vector<std::uint8_t> qtext(text.size());
-  scales[1] = viewer_encoding::quantise_u8(text.data(), text.size(), qtext.data());
+  scales[frames] = viewer_encoding::quantise_u8(text.data(), text.size(), qtext.data());
   std::size_t t = 0;
   for (std::size_t k = 0; k < seq; ++k)
     if (k < image_start || k >= image_start + pixels) out[k] = qtext[t++];
@@ -222,7 +252,7 @@ Groups query_groups(const ViewerData& d) {
 
 Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& groups) {
   const std::size_t L = d.layers.size(), H = d.heads, Q = d.query_positions.size(), S = d.tokens.size();
-  const std::size_t P = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  const std::size_t T = d.frames, grid = grid_pixels(d), P = span_of(d);
   const std::size_t G = groups.names.size();
   Payload p;
   p.add_f32("maps", {L, P}, d.maps);
@@ -231,10 +261,10 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
   const std::size_t gslots = H + 2;
   const std::size_t qslots = detail == ViewerDetail::Full ? H + 2 : (detail == ViewerDetail::NoHeadPerQuery ? 2 : 0);
   // The float blocks first (4-byte aligned), then the bytes.
-  p.add("groups_scale", "f32", {L, gslots, G, 2});
+  p.add("groups_scale", "f32", {L, gslots, G, T + 1});
   p.add("groups_image_mass", "f32", {L, gslots, G});
   if (qslots) {
-    p.add("queries_scale", "f32", {L, qslots, Q, 2});
+    p.add("queries_scale", "f32", {L, qslots, Q, T + 1});
     p.add("queries_image_mass", "f32", {L, qslots, Q});
   }
   p.add("groups", "u8", {L, gslots, G, S});
@@ -246,8 +276,8 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
       for (std::size_t g = 0; g < G; ++g) {
         source.group_row(l, s, groups.members[g], row);
         const std::size_t i = (l * gslots + s) * G + g;
-        encode_row(row, d.image_start, P, block("groups") + i * S,
-                   reinterpret_cast<float*>(block("groups_scale")) + i * 2,
+        encode_row(row, d.image_start, T, grid, block("groups") + i * S,
+                   reinterpret_cast<float*>(block("groups_scale")) + i * (T + 1),
                    reinterpret_cast<float*>(block("groups_image_mass")) + i);
       }
   for (std::size_t l = 0; l < L; ++l)
@@ -255,15 +285,15 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
       for (std::size_t q = 0; q < Q; ++q) {
         source.row(l, s, q, row);
         const std::size_t i = (l * qslots + s) * Q + q;
-        encode_row(row, d.image_start, P, block("queries") + i * S,
-                   reinterpret_cast<float*>(block("queries_scale")) + i * 2,
+        encode_row(row, d.image_start, T, grid, block("queries") + i * S,
+                   reinterpret_cast<float*>(block("queries_scale")) + i * (T + 1),
                    reinterpret_cast<float*>(block("queries_image_mass")) + i);
       }
   return p;
 }
 
 json layer_summary(const ViewerData& d) {
-  const std::size_t P = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  const std::size_t P = span_of(d);  // a video's summary is over all its frames
   json out = json::array();
   for (std::size_t l = 0; l < d.layers.size(); ++l) {
     const float* m = d.maps.data() + l * P;
@@ -294,6 +324,21 @@ std::string notes_for(ViewerDetail detail, std::size_t budget) {
              ": only the maps of maps.npy (heads mean, all prompt tokens) are shown.";
   }
   return "";
+}
+
+// The pictures under the heatmap, as inline base64 blocks: an image's one JPEG ("attnmap-image"), or
+// a video's JPEG per temporal patch ("attnmap-frame-K"). They count against the page's budget like
+// everything else in it.
+std::string picture_scripts(const ViewerData& d) {
+  const auto script = [](const std::string& id, const std::vector<unsigned char>& jpeg) {
+    return "\n<script type=\"application/octet-stream\" id=\"" + id + "\">" +
+           viewer_encoding::base64_encode(jpeg.data(), jpeg.size()) + "</script>";
+  };
+  if (!d.is_video()) return script("attnmap-image", d.image_jpeg);
+  std::string out;
+  for (std::size_t k = 0; k < d.frame_jpegs.size(); ++k)
+    out += script("attnmap-frame-" + std::to_string(k), d.frame_jpegs[k]);
+  return out;
 }
 
 }  // namespace
@@ -378,7 +423,7 @@ std::string base64_encode(const std::uint8_t* bytes, std::size_t n) {
 std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options, ViewerReport* report) {
   validate(d);
   const Groups groups = query_groups(d);
-  const std::string image_b64 = viewer_encoding::base64_encode(d.image_jpeg.data(), d.image_jpeg.size());
+  const std::string pictures = picture_scripts(d);
 
   json meta;
   meta["format_version"] = 1;
@@ -392,7 +437,10 @@ std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options
   for (TokenRole r : d.roles) roles.push_back(token_role_name(r));
   meta["roles"] = roles;
   meta["image_start"] = d.image_start;
-  meta["image_count"] = static_cast<std::size_t>(d.merged_h) * d.merged_w;
+  meta["image_count"] = span_of(d);
+  // Only a video's metadata has the time axis, so an image's page is what it was before videos.
+  if (d.is_video())
+    meta["video"] = {{"frames", d.frames}, {"labels", d.frame_labels}, {"pictures", !d.frame_jpegs.empty()}};
   meta["query_positions"] = d.query_positions;
   json gj = json::array();
   for (std::size_t g = 0; g < groups.names.size(); ++g) gj.push_back({{"name", groups.names[g]}, {"queries", groups.members[g]}});
@@ -429,9 +477,8 @@ std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options
     m["notes"] = rep.notes;
 
     const std::string title = html_escape(d.title);
-    const std::string data = "<script type=\"application/json\" id=\"attnmap-meta\">" + script_json(m) +
-                             "</script>\n<script type=\"application/octet-stream\" id=\"attnmap-image\">" + image_b64 +
-                             "</script>\n<script type=\"application/octet-stream\" id=\"attnmap-data\">" +
+    const std::string data = "<script type=\"application/json\" id=\"attnmap-meta\">" + script_json(m) + "</script>" +
+                             pictures + "\n<script type=\"application/octet-stream\" id=\"attnmap-data\">" +
                              viewer_encoding::base64_encode(packed.data(), packed.size()) + "</script>";
     page = assemble(asset(viewer_assets::viewer_html, viewer_assets::viewer_html_size),
                     {{"<!--ATTNMAP_TITLE-->", title},
@@ -440,7 +487,12 @@ std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options
                      {"/*ATTNMAP_JS*/", asset(viewer_assets::viewer_js, viewer_assets::viewer_js_size)}});
     rep.html_bytes = page.size();
     if (page.size() <= options.budget_bytes) break;
-    if (level == 3) rep.notes.push_back("The page is still over its size budget with the maps only.");
+    if (level == 3) {
+      const std::string pictures_note =
+          " (the frame pictures alone take " + std::to_string(pictures.size()) + " bytes).";
+      rep.notes.push_back("The page is still over its size budget with the maps only" +
+                          (d.is_video() ? pictures_note : std::string(".")));
+    }
   }
   if (report) *report = rep;
   return page;

@@ -73,6 +73,26 @@ ViewerData synthetic(int layers, int heads, int mh, int mw, int prompt, int answ
   return d;
 }
 
+// A video of `frames` temporal patches: its span is t-major mh x mw grids, so the tokens and values
+// are those of an image frames * mh rows tall.
+ViewerData synthetic_video(int frames, int layers, int heads, int mh, int mw, int prompt, int answer,
+                           bool noise = false) {
+  ViewerData d = synthetic(layers, heads, frames * mh, mw, prompt, answer, noise);
+  d.merged_h = mh;
+  d.frames = frames;
+  for (int t = 0; t < frames; ++t)
+    d.frame_labels.push_back("t" + std::to_string(t) + " · frames " + std::to_string(2 * t));
+  return d;
+}
+
+// Incompressible bytes standing in for a JPEG.
+std::vector<unsigned char> fake_jpeg(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<unsigned char> out(n);
+  for (auto& b : out) b = static_cast<unsigned char>(rng());
+  return out;
+}
+
 TEST(ViewerEncoding, QuantisationIsWithinHalfAStepOfTheMapsMax) {
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> u(0.0f, 0.37f);
@@ -220,6 +240,69 @@ TEST(Viewer, BudgetCase28Layers28Heads1024ImageTokens20PromptTokens) {
               viewer_detail_name(report.detail));
   EXPECT_EQ(report.detail, ViewerDetail::Full);
   EXPECT_LE(page.size(), 20'000'000u);
+}
+
+TEST(Viewer, VideoTimeAxisIsValidated) {
+  auto expect_input_error = [](const ViewerData& d, const std::string& words) {
+    try {
+      render_viewer_html(d);
+      ADD_FAILURE() << "accepted: " << words;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Input);
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  const ViewerData ok = synthetic_video(3, 2, 2, 3, 4, 2, 0);
+  EXPECT_NO_THROW(render_viewer_html(ok));
+  ViewerData d = ok;
+  d.frame_labels.pop_back();
+  expect_input_error(d, "frame_labels has 2 entries, frames 3");
+  d = ok;
+  d.frame_jpegs.assign(2, {0xff, 0xd8});
+  expect_input_error(d, "frame_jpegs has 2 entries, frames 3");
+  d = ok;
+  d.frame_labels.clear();
+  expect_input_error(d, "frame_labels is empty");
+  d = ok;
+  d.maps.pop_back();
+  expect_input_error(d, "[layers, frames, merged_h, merged_w]");
+  d = ok;
+  d.frames = 0;
+  expect_input_error(d, "frames must be at least 1");
+}
+
+TEST(Viewer, VideoPageCarriesEveryFramesPictureWithinTheBudget) {
+  ViewerData d = synthetic_video(3, 4, 8, 8, 8, 6, 2, /*noise=*/true);
+  ViewerReport bare;
+  render_viewer_html(d, {}, &bare);
+  ASSERT_EQ(bare.detail, ViewerDetail::Full);
+  for (unsigned t = 0; t < 3; ++t) d.frame_jpegs.push_back(fake_jpeg(10'000, t));
+  ViewerReport with;
+  const std::string page = render_viewer_html(d, {}, &with);
+  EXPECT_EQ(count(page, "id=\"attnmap-frame-"), 3u);
+  EXPECT_EQ(count(page, "id=\"attnmap-image\""), 0u);
+  EXPECT_EQ(count(page, "\"video\":{"), 1u);
+  EXPECT_GE(with.html_bytes, bare.html_bytes + 3 * 13'336);  // base64 of each picture
+  // The pictures count against the budget: a budget the bare page fits drops detail once they are in.
+  ViewerOptions options;
+  options.budget_bytes = bare.html_bytes;
+  ViewerReport report;
+  render_viewer_html(d, options, &report);
+  EXPECT_GT(static_cast<int>(report.detail), static_cast<int>(ViewerDetail::Full));
+  EXPECT_LE(report.html_bytes, options.budget_bytes);
+  // Even the maps alone do not fit a budget under the pictures' size: the note says what takes the room.
+  options.budget_bytes = 20'000;
+  render_viewer_html(d, options, &report);
+  EXPECT_EQ(report.detail, ViewerDetail::MapsOnly);
+  ASSERT_EQ(report.notes.size(), 2u);
+  EXPECT_NE(report.notes[1].find("frame pictures"), std::string::npos) << report.notes[1];
+}
+
+TEST(Viewer, ImagePageHasNoTimeAxis) {
+  const std::string page = render_viewer_html(synthetic(2, 2, 3, 4, 2, 0));
+  EXPECT_EQ(count(page, "id=\"attnmap-image\""), 1u);
+  EXPECT_EQ(count(page, "id=\"attnmap-frame-"), 0u);
+  EXPECT_EQ(count(page, "\"video\":"), 0u);
 }
 
 TEST(Viewer, BatchIndexEmbedsEveryItemSafely) {

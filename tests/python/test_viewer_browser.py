@@ -90,14 +90,31 @@ PROMPT = ["What", " color", " is", " the", " 猫", "🐱", " in", " 東京", "?"
 ANSWER = [" green", " 🟢", "."]
 
 
+def frame_picture(mw, mh, t, frames):
+    """A frame of a synthetic video: a red square crossing a blue-grey scene from left to right."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (mw * 40, mh * 40), (200, 210, 225))
+    d = ImageDraw.Draw(img)
+    d.rectangle([0, mh * 28, mw * 40, mh * 40], fill=(120, 150, 90))
+    x = int((mw * 40 - mh * 14) * t / max(1, frames - 1))
+    d.rectangle([x, mh * 12, x + mh * 14, mh * 26], fill=(200, 40, 40))
+    return img
+
+
 def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, answer=ANSWER, seed=0,
-              incompressible=False, options=None, image=True, name="case", image_path=None, focus=None):
+              incompressible=False, options=None, image=True, name="case", image_path=None, focus=None, frames=0):
     """Synthetic attention written for attnmap_viewer_fixture, rendered; `focus` (row, col) of the merged
-    grid pulls the blobs of the later layers there (for a realistic-looking page)."""
+    grid pulls the blobs of the later layers there (for a realistic-looking page). `frames` > 0 makes a
+    video of that many temporal patches: its span is frames x grid, t-major; each later frame gets less
+    attention (so per-frame scales matter) and the blob moves with the picture's square."""
     rng = np.random.default_rng(seed)
     mh, mw = grid
-    pixels = mh * mw
-    tokens = SYSTEM_HEAD + ["<|image_pad|>"] * pixels + SYSTEM_MID + list(prompt) + SYSTEM_TAIL + list(answer)
+    T = max(1, frames)
+    grid_pixels = mh * mw
+    pixels = T * grid_pixels
+    pad = "<|video_pad|>" if frames else "<|image_pad|>"
+    tokens = SYSTEM_HEAD + [pad] * pixels + SYSTEM_MID + list(prompt) + SYSTEM_TAIL + list(answer)
     roles = (["system"] * len(SYSTEM_HEAD) + ["image"] * pixels + ["system"] * len(SYSTEM_MID) +
              ["prompt"] * len(prompt) + ["system"] * len(SYSTEM_TAIL) + ["answer"] * len(answer))
     seq = len(tokens)
@@ -116,8 +133,11 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
                 cy, cx = rng.uniform(0, mh), rng.uniform(0, mw)
                 if focus is not None and l >= L // 2:
                     cy, cx = focus[0] + rng.normal(0, 0.6), focus[1] + rng.normal(0, 0.6)
-                blob = 4.0 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (1 + h) ** 2))
-                logits[l, h, :, image_start:image_start + pixels] += blob.reshape(-1)
+                for t in range(T):
+                    x = cx if not frames else (mw - 1) * t / max(1, T - 1)
+                    blob = 4.0 * np.exp(-((yy - cy) ** 2 + (xx - x) ** 2) / (2 * (1 + h) ** 2)) - 2.0 * t
+                    at = image_start + t * grid_pixels
+                    logits[l, h, :, at:at + grid_pixels] += blob.reshape(-1)
         mask = np.arange(seq)[None, :] > np.array(queries)[:, None]
         logits[:, :, mask] = -np.inf
         logits -= logits.max(axis=-1, keepdims=True)
@@ -126,14 +146,20 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
         rows = rows.astype(np.float32)
     prompt_q = [k for k, q in enumerate(queries) if roles[q] == "prompt"]
     maps = rows[:, :, prompt_q, image_start:image_start + pixels].astype(np.float64).mean(axis=(1, 2))
-    maps = maps.reshape(L, mh, mw).astype(np.float32)
+    maps = maps.reshape((L, T, mh, mw) if frames else (L, mh, mw)).astype(np.float32)
     tmp = pathlib.Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     rows.tofile(tmp / f"{name}_rows.f32")
     maps.tofile(tmp / f"{name}_maps.f32")
     np.save(tmp / f"{name}_maps.npy", maps)
     jpeg = None
-    if image_path:
+    frame_jpegs, frame_labels = [], []
+    if frames:
+        for t in range(T):
+            frame_jpegs.append(str(tmp / f"{name}_frame{t}.jpg"))
+            frame_picture(mw, mh, t, T).save(frame_jpegs[-1], quality=90)
+            frame_labels.append(f"t{t} · frames {2 * t}–{2 * t + 1} · {2 * t / 24:.2f}–{(2 * t + 1) / 24:.2f} s")
+    elif image_path:
         from PIL import Image
 
         jpeg = tmp / f"{name}.jpg"
@@ -156,6 +182,8 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
         "metadata": ["model: synthetic (test_viewer_browser.py)", "prompt: " + "".join(prompt)],
         "title": "attnmap viewer — synthetic 猫 🐱", "options": options or {},
     }
+    if frames:
+        desc.update({"frames": T, "frame_jpegs": frame_jpegs, "frame_labels": frame_labels})
     (tmp / f"{name}.json").write_text(json.dumps(desc, ensure_ascii=False), encoding="utf-8")
     out = tmp / f"{name}.html"
     proc = subprocess.run([fixture_binary(), "viewer", str(tmp / f"{name}.json"), str(out)],
@@ -164,7 +192,7 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
     report = json.loads(proc.stdout)
     return {"html": out, "report": report, "rows": rows, "maps": maps, "tokens": tokens, "roles": roles,
             "image_start": image_start, "queries": queries, "grid": grid, "layers": list(layers), "heads": H,
-            "prompt_q": prompt_q}
+            "prompt_q": prompt_q, "frames": T, "frame_labels": frame_labels}
 
 
 # ---- browser helpers ----
@@ -553,3 +581,152 @@ def test_page_without_image_or_answer_still_works(driver, tmp_path):
     assert options == ["g:0"] + [f"q:{k}" for k in range(len(PROMPT))]
     value = driver.execute_script("return window.attnmapViewer.cellValue(1, 2)")
     assert np.float32(value) == case["maps"][-1, 1, 2]
+
+
+# ---- videos: the time axis (docs/viewer.md, "Videos") ----
+
+VIDEO_FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def video_case(tmp_path_factory):
+    return make_case(tmp_path_factory.mktemp("viewer_video"), frames=VIDEO_FRAMES, grid=(5, 7), name="video",
+                     options={"opacity": 0.6})
+
+
+def goto(drv, slider_id, index, key):
+    from selenium.webdriver.common.keys import Keys
+
+    slider = drv.find_element("id", slider_id)
+    slider.send_keys(Keys.HOME)
+    for _ in range(index):
+        slider.send_keys(Keys.RIGHT)
+    assert state(drv)[key] == index
+
+
+def test_video_page_has_a_frame_slider_over_its_temporal_patches(driver, video_case):
+    html = video_case["html"]
+    open_page(driver, html)
+    assert console_errors(driver) == []
+    assert network_requests(driver, html.resolve().as_uri()) == []
+    assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+    info = driver.execute_script("return window.attnmapViewer.info")
+    assert info["frames"] == VIDEO_FRAMES and info["frameLabels"] == video_case["frame_labels"]
+    slider = driver.find_element("id", "frame")
+    assert slider.is_displayed() and driver.find_element("id", "frame-play").is_displayed()
+    assert (slider.get_attribute("min"), slider.get_attribute("max")) == ("0", str(VIDEO_FRAMES - 1))
+    assert driver.find_element("id", "frame-label").text.startswith(video_case["frame_labels"][0])
+    text = html.read_text(encoding="utf-8")
+    assert 'id="attnmap-image"' not in text
+    assert all(f'id="attnmap-frame-{t}"' in text for t in range(VIDEO_FRAMES))
+    # the text matrix still collapses the whole visual span (every frame) into one column
+    mh, mw = video_case["grid"]
+    columns = driver.execute_script("return window.attnmapViewer.textColumns()")
+    image_columns = [c for c in columns if c["role"] == "image"]
+    assert [c["label"] for c in image_columns] == [f"[video ×{VIDEO_FRAMES * mh * mw}]"]
+    assert "video span" in driver.find_element("id", "text-caption").text
+    rows = video_case["rows"][-1].astype(np.float64).mean(axis=0)  # heads mean of the last layer, [Q, seq]
+    start, span = video_case["image_start"], VIDEO_FRAMES * mh * mw
+    ci = columns.index(image_columns[0])
+    value = driver.execute_script("return window.attnmapViewer.textValue(0, arguments[0])", ci)
+    assert value == pytest.approx(rows[0, start:start + span].sum(), rel=1e-5)
+
+
+def test_video_frames_show_their_own_slice_of_maps_npy(driver, video_case):
+    open_page(driver, video_case["html"])
+    maps = video_case["maps"]  # [layers, t, h, w]
+    mh, mw = video_case["grid"]
+    cells = [(0, 0), (mh - 1, mw - 1), (2, 3), (1, 5), (4, 1)]
+    hashes = set()
+    for l in range(len(video_case["layers"])):
+        goto(driver, "layer", l, "layerIndex")
+        for t in range(VIDEO_FRAMES):
+            goto(driver, "frame", t, "frame")
+            assert state(driver)["layerIndex"] == l, "moving the frame slider moved the layer"
+            for r, c in cells:
+                value = driver.execute_script("return window.attnmapViewer.cellValue(arguments[0], arguments[1])", r, c)
+                assert np.float32(value) == maps[l, t, r, c], (l, t, r, c, value, maps[l, t, r, c])
+            shown = np.array(driver.execute_script("return window.attnmapViewer.currentMap()"), dtype=np.float32)
+            np.testing.assert_array_equal(shown, maps[l, t].reshape(-1))
+            # per layer: one colour scale over every frame of the layer, so the frames compare
+            lo, hi = state(driver)["range"]
+            assert (np.float32(lo), np.float32(hi)) == (maps[l].min(), maps[l].max())
+            hashes.add(canvas_hash(driver))
+    assert len(hashes) == len(video_case["layers"]) * VIDEO_FRAMES, "a frame or layer change left the map as it was"
+    select(driver, "scale", "shared")
+    lo, hi = state(driver)["range"]
+    assert (np.float32(lo), np.float32(hi)) == (maps.min(), maps.max())
+    assert "all frames" in driver.find_element("id", "cb-hi").text
+    # play steps through the frames and leaves the layer alone
+    goto(driver, "frame", 0, "frame")
+    layer = state(driver)["layerIndex"]
+    driver.find_element("id", "frame-play").click()
+    time.sleep(0.8)
+    assert state(driver)["framePlaying"] is True
+    driver.find_element("id", "frame-play").click()
+    assert state(driver)["frame"] != 0 and state(driver)["framePlaying"] is False
+    assert state(driver)["layerIndex"] == layer
+    assert console_errors(driver) == []
+
+
+def test_video_rows_are_within_each_frames_quantisation_bound(driver, video_case):
+    """Each temporal patch of a row has its own 8-bit scale: the later, fainter frames keep their detail."""
+    open_page(driver, video_case["html"])
+    rows = video_case["rows"].astype(np.float64)
+    mh, mw = video_case["grid"]
+    start, grid = video_case["image_start"], mh * mw
+    video = rows[..., start:start + VIDEO_FRAMES * grid].reshape(*rows.shape[:3], VIDEO_FRAMES, mh, mw)
+    last = len(video_case["queries"]) - 1
+    answer_q = [k for k, q in enumerate(video_case["queries"]) if video_case["roles"][q] == "answer"]
+    for l, head, query, expected in (
+            (1, "3", "q:2", video[1, 3, 2]),                                       # one head, one prompt token
+            (2, "0", f"q:{last}", video[2, 0, last]),                             # one head, one answer token
+            (0, "max", "q:4", video[0, :, 4].max(axis=0)),                        # max of heads
+            (2, "1", "g:0", video[2, 1, video_case["prompt_q"]].mean(axis=0)),   # one head, all prompt tokens
+            (1, "mean", "g:1", video[1, :, answer_q].mean(axis=(0, 1)))):        # heads mean, all answer tokens
+        goto(driver, "layer", l, "layerIndex")
+        select(driver, "heads", head)
+        select(driver, "query", query)
+        for t in range(VIDEO_FRAMES):
+            goto(driver, "frame", t, "frame")
+            shown = np.array(driver.execute_script("return window.attnmapViewer.currentMap()"), dtype=np.float64)
+            np.testing.assert_allclose(shown, expected[t].reshape(-1), rtol=0, atol=quant_bound(expected[t]),
+                                       err_msg=f"layer {l}, heads {head}, query {query}, frame {t}")
+    # the synthetic frames fade: one scale for the whole span would have lost the last frame's detail
+    assert video[1, 3, 2, -1].max() < video[1, 3, 2, 0].max() / 8
+
+
+def test_video_hover_names_the_temporal_patch(driver, video_case):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(driver, video_case["html"])
+    goto(driver, "frame", 1, "frame")
+    mh, mw = video_case["grid"]
+    canvas = driver.find_element("id", "map")
+    size = canvas.size
+    r, c = mh - 2, 3
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int((c + 0.5) / mw * size["width"] - size["width"] / 2),
+        int((r + 0.5) / mh * size["height"] - size["height"] / 2)).perform()
+    tip = driver.find_element("id", "tooltip")
+    assert tip.is_displayed()
+    assert [int(tip.get_attribute(a)) for a in ("data-frame", "data-row", "data-col")] == [1, r, c]
+    assert f"t1, row {r}, col {c}" in tip.text
+    assert np.float32(float(tip.get_attribute("data-value"))) == video_case["maps"][-1, 1, r, c]
+    readout = driver.find_element("id", "hover-readout").text
+    token = video_case["image_start"] + mh * mw + r * mw + c
+    assert video_case["frame_labels"][1] in readout and f"(token {token})" in readout, readout
+
+
+def test_image_page_has_no_frame_slider(driver, case):
+    open_page(driver, case["html"])
+    assert not driver.find_element("id", "frame-controls").is_displayed()
+    assert not driver.find_element("id", "frame").is_displayed()
+    assert driver.execute_script("return window.attnmapViewer.info.frames") == 1
+    assert state(driver)["frame"] == 0
+    text = case["html"].read_text(encoding="utf-8")
+    assert "attnmap-frame-" not in text.split("<script>")[0]  # only the page's own script names them
+    meta = json.loads(driver.execute_script("return document.getElementById('attnmap-meta').textContent"))
+    assert "video" not in meta
+    assert driver.execute_script("return window.attnmapViewer.textColumns().filter(c => c.role === 'image')[0].label") \
+        == f"[image ×{case['grid'][0] * case['grid'][1]}]"

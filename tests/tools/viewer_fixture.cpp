@@ -5,7 +5,8 @@
 //     DESC: {"image_jpeg": path|null, "merged_h", "merged_w", "layers": [...], "heads",
 //            "tokens": [...], "roles": ["system"|"image"|"prompt"|"answer", ...], "image_start",
 //            "query_positions": [...], "rows": path of raw float32 [layers, heads, queries, seq],
-//            "maps": path of raw float32 [layers, merged_h, merged_w], "next_token",
+//            "maps": path of raw float32 [layers, merged_h, merged_w] ([layers, frames, merged_h, merged_w]
+//            for a video), "frames": t, "frame_jpegs": [path, ...], "frame_labels": [...] (a video), "next_token",
 //            "next_token_probability", "answer", "metadata": [...], "title",
 //            "options": {"budget_bytes", "compression_level", "colormap", "opacity", "initial_layer_index"}}
 //   attnmap_viewer_fixture index DESC.json OUT.html
@@ -91,6 +92,10 @@ int main(int argc, char** argv) {
     if (desc.contains("image_jpeg") && desc["image_jpeg"].is_string()) d.image_jpeg = read_bytes(desc["image_jpeg"]);
     d.merged_h = desc.at("merged_h");
     d.merged_w = desc.at("merged_w");
+    d.frames = desc.value("frames", 1);
+    for (const auto& path : desc.value("frame_jpegs", std::vector<std::string>{}))
+      d.frame_jpegs.push_back(read_bytes(path));
+    d.frame_labels = desc.value("frame_labels", std::vector<std::string>{});
     d.layers = desc.at("layers").get<std::vector<int>>();
     d.heads = desc.at("heads");
     d.tokens = desc.at("tokens").get<std::vector<std::string>>();

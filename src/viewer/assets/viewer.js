@@ -73,21 +73,33 @@
     };
     const L = meta.layers.length, H = meta.heads, S = meta.tokens.length;
     const [MH, MW] = meta.grid;
-    const P = MH * MW, IS = meta.image_start, Q = meta.query_positions.length;
+    // A video has T temporal patches, each an MH x MW grid (P tokens); its span is VP = T * P tokens,
+    // t-major. An image is the case T = 1.
+    const T = meta.video ? meta.video.frames : 1;
+    const P = MH * MW, VP = T * P, IS = meta.image_start, Q = meta.query_positions.length;
     const maps = block('maps');
     const groups = { u8: block('groups'), scale: block('groups_scale'), mass: block('groups_image_mass'), G: meta.groups.length, slots: H + 2 };
     const queries = { u8: block('queries'), scale: block('queries_scale'), mass: block('queries_image_mass'),
       slots: meta.layout.queries ? meta.layout.queries.shape[1] : 0 };
 
-    let image = null;
-    const imageText = $('attnmap-image').textContent.trim();
-    if (imageText) {
+    // The pictures under the heatmap: the image, or one per temporal patch (null where missing).
+    async function picture(id) {
+      const el = $(id);
+      const text = el ? el.textContent.trim() : '';
+      if (!text) return null;
       try {
-        image = await createImageBitmap(new Blob([base64Bytes(imageText)], { type: 'image/jpeg' }));
+        return await createImageBitmap(new Blob([base64Bytes(text)], { type: 'image/jpeg' }));
       } catch (e) {
-        image = null;
+        return null;
       }
     }
+    const pictures = [];
+    if (meta.video) {
+      for (let t = 0; t < T; t++) pictures.push(await picture('attnmap-frame-' + t));
+    } else {
+      pictures.push(await picture('attnmap-image'));
+    }
+    const image = pictures.find((p) => p) || null;  // sizes the canvas
 
     // ---- header ----
     $('title').textContent = meta.title;
@@ -103,11 +115,15 @@
 
     // ---- decoding rows ----
     const slotOf = (head) => (head === 'mean' ? 0 : head === 'max' ? 1 : 2 + head);
+    // A row's scales: one per temporal patch of the visual span (one for an image), then the text's.
     function decode(set, index) {
       const out = new Float32Array(S);
-      const si = set.scale[index * 2], st = set.scale[index * 2 + 1];
+      const scales = set.scale.subarray(index * (T + 1), (index + 1) * (T + 1));
       const base = index * S;
-      for (let k = 0; k < S; k++) out[k] = set.u8[base + k] * (k >= IS && k < IS + P ? si : st);
+      for (let k = 0; k < S; k++) {
+        const scale = k >= IS && k < IS + VP ? scales[Math.floor((k - IS) / P)] : scales[T];
+        out[k] = set.u8[base + k] * scale;
+      }
       return out;
     }
     // The full row (float32 [S]) of (layer, head, query), or null when this page does not store it.
@@ -124,12 +140,12 @@
       return { values: decode(queries, i), mass: queries.mass[i] };
     }
     const promptGroup = meta.groups.findIndex((g) => g.name === 'prompt');
-    // The image map (float32 [P]) shown for (layer, head, query); the exact maps.npy values for
-    // heads mean over the prompt tokens.
+    // The map of the whole visual span (float32 [T * P], t-major) for (layer, head, query); the exact
+    // maps.npy values for heads mean over the prompt tokens.
     function imageMap(l, head, query) {
-      if (head === 'mean' && query === 'g:' + promptGroup) return maps.subarray(l * P, (l + 1) * P);
+      if (head === 'mean' && query === 'g:' + promptGroup) return maps.subarray(l * VP, (l + 1) * VP);
       const r = row(l, head, query);
-      return r ? r.values.subarray(IS, IS + P) : null;
+      return r ? r.values.subarray(IS, IS + VP) : null;
     }
 
     // ---- controls ----
@@ -140,6 +156,7 @@
       opacity: meta.initial.opacity,
       colormap: LUTS[meta.initial.colormap] ? meta.initial.colormap : 'jet',
       scale: 'layer',
+      frame: 0,  // the temporal patch shown (always 0 for an image)
     };
     const layerInput = $('layer');
     layerInput.max = String(L - 1);
@@ -164,13 +181,23 @@
     querySelect.value = state.query;
     $('opacity').value = String(state.opacity);
     $('colormap').value = state.colormap;
+    const frameInput = $('frame');
+    if (meta.video) {
+      frameInput.max = String(T - 1);
+      frameInput.value = '0';
+      $('frame-controls').hidden = false;
+      $('scale').options[0].textContent = 'per layer (all frames)';
+      $('scale').options[1].textContent = 'shared by all layers and frames';
+      $('text-legend').textContent = 'Text columns share one colour scale (square root); the green-bordered ' +
+        'video column, the total over the whole video span (every frame), has its own. Hover a cell for its value.';
+    }
 
     // ---- the heatmap ----
     const canvas = $('map');
     const ctx = canvas.getContext('2d');
     // Small images are drawn larger and large ones smaller: the longest side is 560 CSS pixels.
     const longest = 560 * Math.min(2, window.devicePixelRatio || 1);
-    const iw = image ? image.width : MW * 32, ih = image ? image.height : MH * 32;
+    const iw = image ? image.width : MW * 32, ih = image ? image.height : MH * 32;  // every frame has one size
     const fit = longest / Math.max(iw, ih);
     canvas.width = Math.max(1, Math.round(iw * fit));
     canvas.height = Math.max(1, Math.round(ih * fit));
@@ -179,7 +206,7 @@
     cells.width = MW;
     cells.height = MH;
     const cellsCtx = cells.getContext('2d');
-    let current = null, range = [0, 0];
+    let current = null, range = [0, 0];  // the shown grid (one frame of a video) and its colour range
 
     function rangeOf(values, acc) {
       for (let i = 0; i < values.length; i++) {
@@ -190,10 +217,13 @@
       return acc;
     }
 
-    function draw() {
-      current = imageMap(state.layer, state.head, state.query);
+    // The heatmap, its colour bar and labels; a frame change redraws only this.
+    function drawMap() {
+      const span = imageMap(state.layer, state.head, state.query);
+      current = span ? span.subarray(state.frame * P, (state.frame + 1) * P) : null;
+      const picture = pictures[state.frame];
       ctx.clearRect(0, 0, canvas.width, canvas.height);
-      if (image) ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+      if (picture) ctx.drawImage(picture, 0, 0, canvas.width, canvas.height);
       else { ctx.fillStyle = '#808080'; ctx.fillRect(0, 0, canvas.width, canvas.height); }
       const unavailable = $('unavailable');
       if (!current) {
@@ -202,11 +232,12 @@
         unavailable.hidden = false;
       } else {
         unavailable.hidden = true;
+        // Both scales span every frame of a video, so which frame holds the attention shows.
         if (state.scale === 'shared') {
           range = [Infinity, -Infinity];
           for (let l = 0; l < L; l++) rangeOf(imageMap(l, state.head, state.query), range);
         } else {
-          range = rangeOf(current, [Infinity, -Infinity]);
+          range = rangeOf(span, [Infinity, -Infinity]);
         }
         const [lo, hi] = range;
         const lut = LUTS[state.colormap];
@@ -227,7 +258,14 @@
         ctx.restore();
       }
       $('layer-label').textContent = 'layer ' + meta.layers[state.layer] + '  (' + (state.layer + 1) + '/' + L + ')';
+      if (meta.video) {
+        $('frame-label').textContent = meta.video.labels[state.frame] + '  (' + (state.frame + 1) + '/' + T + ')';
+      }
       drawColorbar();
+    }
+
+    function draw() {
+      drawMap();
       drawChart();
       drawText();
     }
@@ -246,7 +284,9 @@
       c.imageSmoothingEnabled = false;
       c.drawImage(row1, 0, 0, bar.width, bar.height);
       $('cb-lo').textContent = current ? fmt(range[0]) : '';
-      $('cb-hi').textContent = current ? fmt(range[1]) + (state.scale === 'shared' ? ' (all layers)' : ' (this layer)') : '';
+      const over = state.scale === 'shared' ? (meta.video ? ' (all layers, all frames)' : ' (all layers)')
+        : (meta.video ? ' (this layer, all frames)' : ' (this layer)');
+      $('cb-hi').textContent = current ? fmt(range[1]) + over : '';
     }
 
     // ---- hover ----
@@ -262,15 +302,18 @@
       if (!cell || !current) { tooltip.hidden = true; return; }
       const [r, c] = cell;
       const text = 'row ' + r + ', col ' + c + ': ' + fmt(current[r * MW + c]);
-      tooltip.textContent = text;
+      tooltip.textContent = (meta.video ? 't' + state.frame + ', ' : '') + text;
       tooltip.dataset.row = r;
       tooltip.dataset.col = c;
+      tooltip.dataset.frame = state.frame;
       tooltip.dataset.value = String(current[r * MW + c]);
       const wrap = canvas.getBoundingClientRect();
       tooltip.style.left = (event.clientX - wrap.left + 12) + 'px';
       tooltip.style.top = (event.clientY - wrap.top + 12) + 'px';
       tooltip.hidden = false;
-      $('hover-readout').textContent = 'layer ' + meta.layers[state.layer] + ', ' + text + ' (token ' + (IS + r * MW + c) + ')';
+      const where = meta.video ? meta.video.labels[state.frame] + ', ' : '';
+      $('hover-readout').textContent = 'layer ' + meta.layers[state.layer] + ', ' + where + text +
+        ' (token ' + (IS + state.frame * P + r * MW + c) + ')';
     });
     canvas.addEventListener('mouseleave', () => { tooltip.hidden = true; });
 
@@ -341,7 +384,10 @@
     const columns = [];  // {label, role, position, image}
     for (let k = 0; k < S; k++) {
       if (meta.roles[k] === 'image') {
-        if (k === IS) columns.push({ label: '[image ×' + P + ']', role: 'image', position: k, image: true });
+        if (k === IS) {
+          const label = (meta.video ? '[video ×' : '[image ×') + VP + ']';
+          columns.push({ label, role: 'image', position: k, image: true });
+        }
         continue;
       }
       columns.push({ label: showToken(meta.tokens[k]), role: meta.roles[k], position: k, image: false });
@@ -357,7 +403,8 @@
         const th = document.createElement('th');
         th.textContent = col.label;
         th.className = 'role-' + col.role;
-        th.title = col.role + ' token ' + col.position + (col.image ? ' … ' + (col.position + P - 1) : '');
+        th.title = (col.image && meta.video ? 'video' : col.role) + ' token ' + col.position +
+          (col.image ? ' … ' + (col.position + VP - 1) : '');
         thead.appendChild(th);
       });
       const tbody = table.createTBody();
@@ -397,7 +444,8 @@
       }
       const headText = state.head === 'mean' ? 'mean of heads' : state.head === 'max' ? 'max of heads' : 'head ' + state.head;
       $('text-caption').textContent = 'layer ' + meta.layers[state.layer] + ', ' + headText +
-        ' — rows: query tokens, columns: text tokens (the image span summed into one column)';
+        ' — rows: query tokens, columns: text tokens (the ' + (meta.video ? 'video' : 'image') +
+        ' span summed into one column)';
       if (!rows.length) {
         textValues = null;
         matrix.textContent = '';
@@ -445,6 +493,23 @@
     $('opacity').addEventListener('input', () => { state.opacity = +$('opacity').value; draw(); });
     $('colormap').addEventListener('change', () => { state.colormap = $('colormap').value; draw(); });
     $('scale').addEventListener('change', () => { state.scale = $('scale').value; draw(); });
+    function setFrame(t) {
+      state.frame = t;
+      frameInput.value = String(t);
+      drawMap();  // the chart and the text matrix do not depend on the frame
+    }
+    frameInput.addEventListener('input', () => setFrame(+frameInput.value));
+    let frameTimer = null;
+    $('frame-play').addEventListener('click', () => {
+      if (frameTimer) {
+        clearInterval(frameTimer);
+        frameTimer = null;
+        $('frame-play').textContent = '▶ play';
+        return;
+      }
+      $('frame-play').textContent = '❚❚ pause';
+      frameTimer = setInterval(() => setFrame((state.frame + 1) % T), 500);
+    });
     let timer = null;
     $('play').addEventListener('click', () => {
       if (timer) {
@@ -459,10 +524,11 @@
 
     // ---- the read-only test hook (docs/viewer.md) ----
     hook.info = { layers: meta.layers.slice(), heads: H, grid: [MH, MW], seq: S, queries: Q, detail: meta.detail,
-      notes: meta.notes.slice(), groups: meta.groups.map((g) => g.name) };
+      notes: meta.notes.slice(), groups: meta.groups.map((g) => g.name), frames: T,
+      frameLabels: meta.video ? meta.video.labels.slice() : [] };
     hook.state = () => ({ layerIndex: state.layer, layer: meta.layers[state.layer], head: state.head, query: state.query,
       opacity: state.opacity, colormap: state.colormap, scale: state.scale, range: range.slice(), available: !!current,
-      playing: !!timer });
+      playing: !!timer, frame: state.frame, framePlaying: !!frameTimer });
     hook.cellValue = (r, c) => (current && r >= 0 && r < MH && c >= 0 && c < MW ? current[r * MW + c] : null);
     hook.currentMap = () => (current ? Array.from(current) : null);
     hook.textColumns = () => columns.map((c) => ({ label: c.label, role: c.role, position: c.position }));
