@@ -37,7 +37,19 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
             << pre.value("max_pixels", 0LL) << ", mean " << pre.value("image_mean", nlohmann::json()).dump()
             << ", std " << pre.value("image_std", nlohmann::json()).dump() << ", resample "
             << pre.value("resample", std::string("?")) << "\n"
-            << "image token   " << m.tokens.image_token_id << "\n"
+            << "image token   " << m.tokens.image_token_id << "\n";
+  // The video processor's settings, or why --video will not work with this file.
+  if (m.video.is_object()) {
+    const auto& v = m.video;
+    const auto opt = [&](const char* key) { return v.contains(key) && !v[key].is_null() ? v[key].dump() : std::string("unset"); };
+    std::cout << "video         min_pixels " << v.value("min_pixels", 0LL) << ", max_pixels " << v.value("max_pixels", 0LL)
+              << " per frame, frames " << v.value("min_frames", 0LL) << "-" << v.value("max_frames", 0LL) << ", fps "
+              << opt("fps") << ", tokens_per_second " << opt("tokens_per_second") << " (from "
+              << v.value("source", std::string("?")) << "); video token " << m.tokens.video_token_id << "\n";
+  } else {
+    std::cout << "video         not in this export (made before attnmap read videos); re-export for --video\n";
+  }
+  std::cout
             << "focus layer   " << (m.focus_layer ? std::to_string(*m.focus_layer) : std::string("none")) << "\n"
             << "this attnmap  " << ATTNMAP_VERSION << ", libtorch " << TORCH_VERSION << ", " << cuda_runtime_summary()
             << "\n";
