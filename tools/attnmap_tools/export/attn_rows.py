@@ -64,3 +64,46 @@ def reduce_heads(probs: torch.Tensor, head_reduce: str) -> torch.Tensor:
     if head_reduce == "max":
         return probs.amax(dim=0, keepdim=True)
     return probs
+
+
+def received_in_segments(q: torch.Tensor, k: torch.Tensor, length: int, weights: torch.Tensor, scale: float,
+                         head_reduce: str, max_rows: int, max_elements: int) -> torch.Tensor:
+    """Bidirectional attention inside consecutive segments of `length` rows (vision windows or frames):
+    q, k [n, heads, D] after RoPE, weights float32 [n] (how often each row is a query, 0 = not one).
+
+    Returns float32 [H', n]: for every key row, the sum over query rows of its segment of
+    weight * probability (after head_reduce, as attention_rows does: heads first, then queries).
+    Scores and softmax are float32, one chunk of [segments, heads, rows, length] at a time (at most
+    max_elements, rows <= max_rows), so peak memory is O(chunk x length), never O(n x n). Segments
+    without a query are skipped: a box query computes only the windows it touches.
+    """
+    n = q.size(0)
+    heads = q.size(1)
+    dim = q.size(2)
+    count = n // length
+    out_heads = heads if head_reduce == "keep" else 1
+    qs = q.to(torch.float32).reshape(count, length, heads, dim).transpose(1, 2)  # [count, H, L, D]
+    kt = k.to(torch.float32).reshape(count, length, heads, dim).permute(0, 2, 3, 1)  # [count, H, D, L]
+    ws = weights.reshape(count, length)
+    wanted = torch.nonzero(ws.sum(dim=1) > 0).reshape(-1)
+    rows = max(1, min(length, max_rows, max_elements // max(1, heads * length)))
+    segs = max(1, max_elements // max(1, heads * rows * length))
+    total = torch.zeros(count, out_heads, length, dtype=torch.float32, device=q.device)
+    for s0 in range(0, wanted.size(0), segs):
+        seg = wanted[s0:s0 + segs]
+        c = seg.size(0)
+        qc = qs.index_select(0, seg)
+        kc = kt.index_select(0, seg)
+        wc = ws.index_select(0, seg)
+        acc = torch.zeros(c, out_heads, 1, length, dtype=torch.float32, device=q.device)
+        for r0 in range(0, length, rows):
+            probs = torch.softmax(torch.matmul(qc[:, :, r0:r0 + rows], kc) * scale, dim=-1)  # [c, H, r, L]
+            if head_reduce == "mean":
+                probs = probs.mean(dim=1, keepdim=True)
+            elif head_reduce == "max":
+                probs = probs.amax(dim=1, keepdim=True)
+            w = wc[:, r0:r0 + rows]
+            # The weighted sum over this chunk's query rows is one small matmul: [c, 1, 1, r] x [c, H', r, L].
+            acc = acc + torch.matmul(w.reshape(c, 1, 1, w.size(1)), probs)
+        total.index_copy_(0, seg, acc.reshape(c, out_heads, length))
+    return total.permute(1, 0, 2).reshape(out_heads, n)

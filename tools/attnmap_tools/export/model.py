@@ -108,6 +108,22 @@ class AttnMapQwen2_5_VL(nn.Module):
         """Merged image features [tokens, hidden] in raster order (what replaces the image pads)."""
         return self.visual(pixel_values, image_grid_thw)
 
+    @torch.jit.export
+    def vision_attention(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, blocks: List[int],
+                         query_patches: torch.Tensor, head_reduce: str) -> Dict[str, torch.Tensor]:
+        """Attention maps inside the vision tower (docs/design.md, "vision_attention").
+
+        pixel_values / grid_thw as for vision_features (an image's or a video's, HF row order);
+        query_patches int64 [Q], raster indices (image, t, row, col of the unmerged patch grid), empty =
+        every patch. Returns "vision.B" float32 [H', P] for each requested block B (the attention each
+        patch receives, averaged over the query patches, raster order; H' = heads or 1 by head_reduce)
+        and "vision.windows" int64 [P] (each patch's attention window). Runs the tower up to the last
+        requested block only.
+        """
+        if grid_thw.dim() != 2 or grid_thw.size(0) == 0 or grid_thw.size(1) != 3:
+            raise RuntimeError("attnmap: grid_thw must be [I, 3] with I >= 1, got " + str(grid_thw.size()))
+        return self.visual.attention_maps(pixel_values, grid_thw, blocks, query_patches, head_reduce)
+
     def _scatter_visual(self, h: torch.Tensor, input_ids: torch.Tensor, token_id: int, what: str,
                         pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
         """The vision tower's merged features of `pixel_values` written over the `token_id` pads."""

@@ -1,7 +1,8 @@
 """Qwen2.5-VL vision tower, scriptable: patch embed, windowed/full blocks with 2-D RoPE, patch merger.
 
 All layout tensors (window order, segment boundaries, rotary positions) are derived here from
-image_grid_thw, so callers only pass what the HF processor produces.
+image_grid_thw, so callers only pass what the HF processor produces. attention_maps gives the blocks'
+own attention on the patch grid in raster order (docs/design.md, "vision_attention").
 """
 from typing import Dict, List, Tuple
 
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attn_rows import CHUNK_ELEMENTS, HEAD_REDUCTIONS, MAX_CHUNK_ROWS, received_in_segments
 from .config import VisionConfig
 from .layers import RMSNorm, SwiGLU
 from .rope import apply_vision_rope, vision_cos_sin
@@ -81,12 +83,36 @@ class VisionAttention(nn.Module):
                                              v.reshape(shape).transpose(1, 2), scale=self.scale)
         return out.transpose(1, 2).reshape(n, self.num_heads, self.head_dim)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                groups: List[Tuple[int, torch.Tensor]]) -> torch.Tensor:
+    def _qkv(self, x: torch.Tensor, cos: torch.Tensor,
+             sin: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k (after 2-D RoPE) and v, each [seq, heads, head_dim]: what forward and received share."""
         seq = x.size(0)
         qkv = self.qkv(x).reshape(seq, 3, self.num_heads, self.head_dim).permute(1, 0, 2, 3)
         q, k = apply_vision_rope(qkv[0], qkv[1], cos, sin)
-        v = qkv[2]
+        return q, k, qkv[2]
+
+    def received(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 groups: List[Tuple[int, torch.Tensor]], weights: torch.Tensor, head_reduce: str,
+                 max_rows: int, max_elements: int) -> torch.Tensor:
+        """float32 [H', seq]: the attention each row receives, summed over the query rows (weights [seq]),
+        recomputed exactly in float32 from the q and k the forward uses, segment group by group."""
+        q, k, _ = self._qkv(x, cos, sin)
+        out_heads = self.num_heads if head_reduce == "keep" else 1
+        if len(groups) == 1 and groups[0][1].numel() == 0:
+            return received_in_segments(q, k, groups[0][0], weights, self.scale, head_reduce, max_rows,
+                                        max_elements)
+        out = torch.zeros(out_heads, x.size(0), dtype=torch.float32, device=x.device)
+        for length, rows in groups:
+            part = received_in_segments(q.index_select(0, rows), k.index_select(0, rows), length,
+                                        weights.index_select(0, rows), self.scale, head_reduce, max_rows,
+                                        max_elements)
+            out.index_copy_(1, rows, part)
+        return out
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                groups: List[Tuple[int, torch.Tensor]]) -> torch.Tensor:
+        seq = x.size(0)
+        q, k, v = self._qkv(x, cos, sin)
         # Block-diagonal attention, exact and linear in memory (a dense block mask would be
         # quadratic): one batched SDPA call per distinct segment length.
         if len(groups) == 1 and groups[0][1].numel() == 0:
@@ -107,6 +133,13 @@ class VisionBlock(nn.Module):
         self.norm2 = RMSNorm(cfg.hidden_size, 1e-6)
         self.attn = VisionAttention(cfg.hidden_size, cfg.num_heads)
         self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, bias=True)
+
+    def received(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                 window_groups: List[Tuple[int, torch.Tensor]], image_groups: List[Tuple[int, torch.Tensor]],
+                 weights: torch.Tensor, head_reduce: str, max_rows: int, max_elements: int) -> torch.Tensor:
+        """This block's attention map for the block input x (see VisionAttention.received)."""
+        groups = image_groups if self.full_attention else window_groups
+        return self.attn.received(self.norm1(x), cos, sin, groups, weights, head_reduce, max_rows, max_elements)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 window_groups: List[Tuple[int, torch.Tensor]],
@@ -137,21 +170,29 @@ class VisionTransformer(nn.Module):
         self.head_dim = cfg.hidden_size // cfg.num_heads
         self.rope_theta = cfg.rope_theta
         self.in_features = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size * cfg.patch_size
+        self.depth = cfg.depth
+        self.head_reductions: List[str] = list(HEAD_REDUCTIONS)
+        # Chunk bounds of attention_maps, as the decoder's (attn_rows.py); attributes so a test can shrink them.
+        self.max_chunk_rows = MAX_CHUNK_ROWS
+        self.chunk_elements = CHUNK_ELEMENTS
         self.patch_embed = PatchEmbed(cfg)
         self.blocks = nn.ModuleList([VisionBlock(cfg, i in cfg.fullatt_block_indexes) for i in range(cfg.depth)])
         self.merger = PatchMerger(cfg)
 
-    def layout(self, grid_thw: torch.Tensor) -> Tuple[torch.Tensor, List[int], List[int], torch.Tensor]:
+    def layout(self, grid_thw: torch.Tensor) -> Tuple[torch.Tensor, List[int], List[int], torch.Tensor, torch.Tensor]:
         """window_index [tokens/unit] (merged-token ids in window order), window and full-attention
-        segment boundaries (patch rows), and (row, col) of every patch row in merge-block order."""
+        segment boundaries (patch rows), (row, col) of every patch row in merge-block order, and the
+        raster index of every patch row (images in order, then (t, row, col) of the unmerged grid)."""
         device = grid_thw.device
         m = self.merge
         ws = self.window_merged
         window_parts: List[torch.Tensor] = []
         pos_parts: List[torch.Tensor] = []
+        raster_parts: List[torch.Tensor] = []
         cu_window: List[int] = [0]
         cu_full: List[int] = [0]
         offset = 0
+        patches = 0
         for i in range(grid_thw.size(0)):
             t = int(grid_thw[i, 0])
             h = int(grid_thw[i, 1])
@@ -181,17 +222,22 @@ class VisionTransformer(nn.Module):
             hpos = hpos.reshape(lh, m, lw, m).permute(0, 2, 1, 3).reshape(-1)
             wpos = wpos.reshape(lh, m, lw, m).permute(0, 2, 1, 3).reshape(-1)
             pos_parts.append(torch.stack((hpos, wpos), dim=-1).repeat(t, 1))
-        return torch.cat(window_parts), cu_window, cu_full, torch.cat(pos_parts)
+            frame_start = torch.arange(t, device=device).unsqueeze(1) * (h * w)
+            raster_parts.append((frame_start + (hpos * w + wpos).unsqueeze(0)).reshape(-1) + patches)
+            patches += t * h * w
+        return torch.cat(window_parts), cu_window, cu_full, torch.cat(pos_parts), torch.cat(raster_parts)
 
-    def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
-        """pixel_values [N, C*T*P*P] in HF merge-block row order -> merged features
-        [N/unit, out_hidden] in raster order per image, images concatenated."""
+    def _prepare(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> Tuple[
+            torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, torch.Tensor]], List[Tuple[int, torch.Tensor]],
+            torch.Tensor, torch.Tensor, List[int]]:
+        """What every block needs, in window order: (patch embeddings x, cos, sin, window groups,
+        full-attention groups, window_index, raster index of each row, window boundaries)."""
         if pixel_values.dim() != 2 or pixel_values.size(1) != self.in_features:
             raise RuntimeError("attnmap: pixel_values must be [N, " + str(self.in_features) + "], got "
                                + str(pixel_values.size()))
         # The layout is a few small integer tensors: build it on the CPU (no tiny GPU kernels, and the
         # caller may keep image_grid_thw on either device), then move it next to the weights.
-        window_index, cu_window, cu_full, pos = self.layout(grid_thw.cpu())
+        window_index, cu_window, cu_full, pos, raster = self.layout(grid_thw.cpu())
         device = self.patch_embed.proj.weight.device
         window_index = window_index.to(device)
         pos = pos.to(device)
@@ -202,10 +248,68 @@ class VisionTransformer(nn.Module):
         x = self.patch_embed(pixel_values.to(device))
         x = x.reshape(n // self.unit, self.unit, -1)[window_index].reshape(n, -1)
         pos = pos.reshape(n // self.unit, self.unit, 2)[window_index].reshape(n, 2)
+        raster = raster.to(device).reshape(n // self.unit, self.unit)[window_index].reshape(n)
         cos, sin = vision_cos_sin(pos, self.head_dim, self.rope_theta)
         window_groups = segment_groups(cu_window, device)
         image_groups = segment_groups(cu_full, device)
+        return x, cos, sin, window_groups, image_groups, window_index, raster, cu_window
+
+    def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+        """pixel_values [N, C*T*P*P] in HF merge-block row order -> merged features
+        [N/unit, out_hidden] in raster order per image, images concatenated."""
+        x, cos, sin, window_groups, image_groups, window_index, _, _ = self._prepare(pixel_values, grid_thw)
         for blk in self.blocks:
             x = blk(x, cos, sin, window_groups, image_groups)
         merged = self.merger(x)
         return merged[torch.argsort(window_index)]
+
+    def _check_maps(self, blocks: List[int], query_patches: torch.Tensor, head_reduce: str, patches: int):
+        for b in blocks:
+            if b < 0 or b >= self.depth:
+                raise RuntimeError("attnmap: vision block " + str(b) + " out of range [0, " + str(self.depth - 1) + "]")
+        if query_patches.dim() != 1 or query_patches.dtype != torch.long:
+            raise RuntimeError("attnmap: query_patches must be int64 [Q], got " + str(query_patches.dtype)
+                               + " " + str(query_patches.size()))
+        if query_patches.numel() > 0:
+            if int(query_patches.min()) < 0 or int(query_patches.max()) >= patches:
+                raise RuntimeError("attnmap: query_patches must lie in [0, " + str(patches - 1) + "]")
+        if head_reduce not in self.head_reductions:
+            raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(self.head_reductions)
+                               + ", got '" + head_reduce + "'")
+
+    def attention_maps(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, blocks: List[int],
+                       query_patches: torch.Tensor, head_reduce: str) -> Dict[str, torch.Tensor]:
+        """The contract of AttnMapQwen2_5_VL.vision_attention (docs/design.md): "vision.B" float32 [H', P]
+        per requested block B and "vision.windows" int64 [P], both in raster order."""
+        x, cos, sin, window_groups, image_groups, _, raster, cu_window = self._prepare(pixel_values, grid_thw)
+        n = x.size(0)
+        self._check_maps(blocks, query_patches, head_reduce, n)
+        # raster[j] is the raster patch of window-order row j; its inverse picks, for each raster
+        # patch, its window-order row (undoes the window reordering and the 2x2 merge-block order).
+        row_of_patch = torch.argsort(raster)
+        weights = torch.zeros(n, dtype=torch.float32, device=x.device)
+        if query_patches.numel() == 0:
+            weights = weights + 1.0
+            queries = n
+        else:
+            # index_add_: a patch listed twice counts twice, as a repeated decoder query position does.
+            rows = row_of_patch.index_select(0, query_patches.to(x.device))
+            weights.index_add_(0, rows, torch.ones(rows.size(0), dtype=torch.float32, device=x.device))
+            queries = rows.size(0)
+        last = -1
+        for b in blocks:
+            last = max(last, b)
+        out: Dict[str, torch.Tensor] = {}
+        for i, blk in enumerate(self.blocks):
+            # Blocks after the last requested one are skipped (ModuleList loops cannot `break`).
+            if i <= last:
+                if i in blocks:
+                    received = blk.received(x, cos, sin, window_groups, image_groups, weights, head_reduce,
+                                            self.max_chunk_rows, self.chunk_elements)
+                    out["vision." + str(i)] = (received / float(queries)).index_select(1, row_of_patch)
+                x = blk(x, cos, sin, window_groups, image_groups)
+        lengths = torch.tensor(cu_window, dtype=torch.long, device=x.device)
+        window_of_row = torch.repeat_interleave(torch.arange(len(cu_window) - 1, device=x.device),
+                                                lengths[1:] - lengths[:-1])
+        out["vision.windows"] = window_of_row.index_select(0, row_of_patch)
+        return out
