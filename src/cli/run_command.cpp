@@ -43,7 +43,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
       Runner runner(model, spec);
       RunItem it = *item;
       if (!frames->empty()) it.frames = parse_frames_option(*frames);
-      it.id = (!it.video.empty() ? it.video : !it.frames.empty() ? it.frames.front() : it.image).stem().string();
+      it.id = it.input().stem().string();
       PreparedItem prepared = runner.prepare(it);
       prepared.timings["load_model"] = load_ms;
       if (!dump->empty()) {

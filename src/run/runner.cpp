@@ -91,7 +91,7 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   Stopwatch clock;
   PreparedItem p;
   p.item = item;
-  const bool is_video = !item.video.empty() || !item.frames.empty();
+  const bool is_video = item.is_video();
   if (is_video) {
     if (!video_) (void)model_->family().video_params();  // throws: the export predates videos
     // A frame list is taken whole, as transformers does; --fps/--num-frames sample videos only
@@ -106,9 +106,8 @@ PreparedItem Runner::prepare(const RunItem& item) const {
     p.original_rgb = load_image_rgb(item.image);
   }
   p.timings["decode"] = clock.lap();
-  const std::string source = is_video ? (item.frames.empty() ? "video '" + item.video.string() + "'"
-                                                             : "frames '" + item.frames.front().string() + "', ...")
-                                      : "image '" + item.image.string() + "'";
+  const std::string source = std::string(!item.video.empty() ? "video" : is_video ? "frames" : "image") + " '" +
+                             item.input().string() + "'";
   try {
     if (is_video) {
       p.video_inputs = preprocess_video(p.video->frames, video_->pixels, p.video->sampled_fps, video_->tokens_per_second);
@@ -319,10 +318,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
   r.options.max_pixels = preprocess_.max_pixels;
   r.device = model_->device_name();
   r.dtype = model_->dtype_name();
-  const std::string visual_path = prepared.video ? (prepared.item.frames.empty() ? prepared.item.video.string()
-                                                                                 : prepared.item.frames.front().string())
-                                                 : prepared.item.image.string();
-  r.image = {visual_path, prepared.original_rgb.cols, prepared.original_rgb.rows, prepared.image.resized_width,
+  r.image = {prepared.item.input().string(), prepared.original_rgb.cols, prepared.original_rgb.rows, prepared.image.resized_width,
              prepared.image.resized_height};
   if (prepared.video) {
     r.video = video_record(prepared.item, *prepared.video, prepared.video_inputs,

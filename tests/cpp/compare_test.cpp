@@ -8,6 +8,7 @@
 #include "attnmap/compare.hpp"
 #include "attnmap/options.hpp"
 #include "attnmap/error.hpp"
+#include "error_kind.hpp"
 #include "compare/internal.hpp"
 #include "options/layer_spec.hpp"
 
@@ -26,14 +27,7 @@ torch::Tensor map2(std::initializer_list<std::initializer_list<float>> rows) {
   return torch::tensor(flat).reshape({h, w});
 }
 
-attnmap::ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const attnmap::Error& e) {
-    return e.kind();
-  }
-  return attnmap::ErrorKind::Internal;  // "did not throw" shows up as a mismatch below
-}
+using attnmap_test::kind_of;
 }  // namespace
 
 TEST(CompareMetrics, CosineOfOrthogonalMapsIsZero) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "attnmap/error.hpp"
+#include "error_kind.hpp"
 #include "render/write_gif.hpp"
 #include "test_files.hpp"
 
@@ -145,14 +146,7 @@ DecodedGif decode_gif(const fs::path& path) {
   return gif;
 }
 
-std::optional<attnmap::ErrorKind> kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const attnmap::Error& e) {
-    return e.kind();
-  }
-  return std::nullopt;
-}
+using attnmap_test::kind_of;
 
 double max_abs_diff(const cv::Mat& a, const cv::Mat& b) { return cv::norm(a, b, cv::NORM_INF); }
 

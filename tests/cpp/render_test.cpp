@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "attnmap/error.hpp"
+#include "error_kind.hpp"
 #include "attnmap/render.hpp"
 
 namespace fs = std::filesystem;
@@ -17,16 +18,7 @@ cv::Mat grey_rgb(int width, int height) { return cv::Mat(height, width, CV_8UC3,
 
 torch::Tensor ramp_map(int h, int w) { return torch::arange(h * w, torch::kFloat32).reshape({h, w}); }
 
-// The kind of attnmap::Error that f throws; nullopt when it throws nothing, so a test that expects
-// an error cannot pass by accident when none is raised.
-std::optional<attnmap::ErrorKind> kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const attnmap::Error& e) {
-    return e.kind();
-  }
-  return std::nullopt;
-}
+using attnmap_test::kind_of;
 }  // namespace
 
 TEST(Render, OverlayHasOriginalSizeAndFollowsTheMap) {

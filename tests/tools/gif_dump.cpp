@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attnmap/error.hpp"
+#include "tool_main.hpp"
 #include "io/npy.hpp"
 #include "render/write_gif.hpp"
 
@@ -41,11 +42,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const attnmap::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return e.exit_code();
-  }
-}
+int main(int argc, char** argv) { return attnmap_test::run_tool(argc, argv, run); }

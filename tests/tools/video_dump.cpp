@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "attnmap/error.hpp"
+#include "tool_main.hpp"
 #include "attnmap/video.hpp"
 #include "io/npy.hpp"
 
@@ -136,11 +137,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const attnmap::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return e.exit_code();
-  }
-}
+int main(int argc, char** argv) { return attnmap_test::run_tool(argc, argv, run); }
