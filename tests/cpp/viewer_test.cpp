@@ -169,16 +169,18 @@ TEST(Viewer, PageIsSelfContainedAndItsTextCannotBreakOut) {
   EXPECT_NE(page.find("猫 🐱"), std::string::npos);
 }
 
+// render_viewer_html refuses `d` with an input error whose message holds `words` (the field's name).
+void expect_input_error(const ViewerData& d, const std::string& words) {
+  try {
+    render_viewer_html(d);
+    ADD_FAILURE() << "accepted: " << words;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Input);
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+  }
+}
+
 TEST(Viewer, InconsistentDataIsRefusedNamingTheField) {
-  auto expect_input_error = [](const ViewerData& d, const std::string& words) {
-    try {
-      render_viewer_html(d);
-      ADD_FAILURE() << "accepted: " << words;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::Input);
-      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
-    }
-  };
   const ViewerData ok = synthetic(2, 2, 3, 3, 2, 0);
   ViewerData d = ok;
   d.rows.pop_back();
@@ -243,15 +245,6 @@ TEST(Viewer, BudgetCase28Layers28Heads1024ImageTokens20PromptTokens) {
 }
 
 TEST(Viewer, VideoTimeAxisIsValidated) {
-  auto expect_input_error = [](const ViewerData& d, const std::string& words) {
-    try {
-      render_viewer_html(d);
-      ADD_FAILURE() << "accepted: " << words;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.kind(), ErrorKind::Input);
-      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
-    }
-  };
   const ViewerData ok = synthetic_video(3, 2, 2, 3, 4, 2, 0);
   EXPECT_NO_THROW(render_viewer_html(ok));
   ViewerData d = ok;
