@@ -40,12 +40,15 @@ BatchIndexItem index_row(const BatchItemResult& r, const fs::path& out_dir) {
       row.probability = record.prediction->probability;
     }
     if (is_file(r.item.out_dir / output::kViewerFile)) row.viewer_href = href(out_dir, r.item.out_dir / output::kViewerFile);
-    // The thumbnail: the model's focus layer when it was drawn, else the last layer drawn.
+    // The thumbnail: the model's focus layer when it was drawn, else the last layer drawn (a video: its GIF).
     std::vector<int64_t> candidates;
     if (record.focus_layer) candidates.push_back(*record.focus_layer);
     if (!record.layers.empty()) candidates.push_back(record.layers.back().layer);
     for (const int64_t layer : candidates) {
-      const fs::path image = r.item.out_dir / output::layer_file_name(layer);
+      // A video's layer_XX.jpg is a wide strip that a square thumbnail crops to its captions; its
+      // animation shows every temporal patch at thumbnail size.
+      const fs::path image =
+          r.item.out_dir / (record.video ? output::layer_animation_file_name(layer) : output::layer_file_name(layer));
       if (is_file(image)) {
         row.thumbnail_href = href(out_dir, image);
         break;

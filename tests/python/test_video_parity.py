@@ -256,6 +256,8 @@ def test_batch_manifest_takes_videos_and_frames_and_one_bad_item_costs_no_other(
                                                            "broken": "error"}
     assert "broken.mp4" in summary["broken"]["error"] and "\n" not in summary["broken"]["error"]
     assert summary["clip"]["video"].endswith("clip.mov") and len(summary["reversed"]["frames"]) == 4
+    # index.html: a video item's thumbnail is its animation (the strip JPEG is too wide for a square).
+    assert "clip/layer_01.gif" in (out / "index.html").read_text()
     clip = json.loads((out / "clip" / "attention.json").read_text())["video"]
     assert clip["frame_indices"] == [0, 3, 6, 9]  # 12 frames at 24 fps sampled at 8 fps: 4 frames
     folder = np.load(out / "folder" / "maps.npy")
