@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "attnmap/error.hpp"
@@ -60,6 +61,10 @@ cv::Mat tile_background(const cv::Mat& original_rgb, cv::Size size) {
   cv::resize(original_rgb, bgr, size, 0, 0, cv::INTER_AREA);
   cv::cvtColor(bgr, bgr, cv::COLOR_RGB2BGR);
   return bgr;
+}
+
+cv::Size scaled_size(cv::Size image_size, double scale) {
+  return {std::max(1, int(std::lround(image_size.width * scale))), std::max(1, int(std::lround(image_size.height * scale)))};
 }
 
 }  // namespace attnmap::detail

@@ -36,4 +36,7 @@ SharedScaleMaps with_shared_scale(const std::vector<torch::Tensor>& maps);
 // `original_rgb` resized (area-averaged) to `size` and converted to BGR: a tile's background.
 cv::Mat tile_background(const cv::Mat& original_rgb, cv::Size size);
 
+// `image_size` scaled by `scale`, each side rounded and at least 1 px: the size of a tile.
+cv::Size scaled_size(cv::Size image_size, double scale);
+
 }  // namespace attnmap::detail

@@ -44,7 +44,7 @@ cv::Mat render_frame_strip(const std::vector<cv::Mat>& frames_rgb, const std::ve
   const detail::SharedScaleMaps shared = detail::with_shared_scale(maps);
   const cv::Mat& first = frames_rgb.front();
   const double scale = double(kTileLongSide) / std::max(first.cols, first.rows);
-  const cv::Size tile(std::max(1, int(std::lround(first.cols * scale))), std::max(1, int(std::lround(first.rows * scale))));
+  const cv::Size tile = detail::scaled_size(first.size(), scale);
 
   const int n = static_cast<int>(maps.size());
   const int cols = std::min(n, kTilesPerRow);
@@ -76,7 +76,7 @@ std::vector<cv::Mat> render_frame_sequence(const std::vector<cv::Mat>& frames_rg
   const detail::SharedScaleMaps shared = detail::with_shared_scale(maps);
   const cv::Mat& first = frames_rgb.front();
   const double scale = double(kAnimationLongSide) / std::max(first.cols, first.rows);
-  const cv::Size size(std::max(1, int(std::lround(first.cols * scale))), std::max(1, int(std::lround(first.rows * scale))));
+  const cv::Size size = detail::scaled_size(first.size(), scale);
   const int width = std::max(size.width, kMinWidth);
   const cv::Mat bar = detail::colour_bar(width, shared.lo, shared.hi, options, "one scale shared by all frames");
   std::vector<cv::Mat> out;

@@ -34,8 +34,7 @@ cv::Mat render_grid(const cv::Mat& original_rgb, const std::vector<torch::Tensor
   const detail::SharedScaleMaps shared = detail::with_shared_scale(maps);
 
   const double scale = std::min(1.0, double(kTileLongSide) / std::max(original_rgb.cols, original_rgb.rows));
-  const cv::Size tile(std::max(1, int(std::lround(original_rgb.cols * scale))),
-                      std::max(1, int(std::lround(original_rgb.rows * scale))));
+  const cv::Size tile = detail::scaled_size(original_rgb.size(), scale);
   const cv::Mat small_bgr = detail::tile_background(original_rgb, tile);
 
   const int n = static_cast<int>(shared.mats.size());
