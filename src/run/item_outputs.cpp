@@ -176,7 +176,8 @@ void write_item_viewer(output::RunFolderWriter& folder, RunRecord& record, const
   ViewerReport report;
   const std::string html = render_viewer_html(
       make_viewer_data(record, tokenizer, inferred.original_rgb, inferred.frames,
-                       {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps}),
+                       {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps,
+                        inferred.vision_maps, inferred.vision_windows}),
       page, &report);
   folder.write_viewer(html);
   // Recorded in attention.json, which is written after the page.
