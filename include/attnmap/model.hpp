@@ -52,6 +52,20 @@ struct AttentionResult {
   std::optional<int64_t> peak_device_memory_bytes;  // during this forward; CUDA only
 };
 
+// Attention inside the vision tower (docs/design.md, "vision_attention"): per requested block, the
+// attention each patch of the unmerged grid receives, averaged over the query patches.
+struct VisionAttentionRequest {
+  std::vector<int64_t> blocks;         // vision blocks, in output order
+  std::vector<int64_t> query_patches;  // raster patch indexes (t, row, col); empty: every patch
+  HeadReduce head_reduce = HeadReduce::Mean;
+};
+
+struct VisionAttentionResult {
+  std::vector<torch::Tensor> blocks;  // float32 on CPU, [H', P] per requested block, raster order
+  torch::Tensor windows;              // int64 [P] on CPU: each patch's attention window
+  std::optional<int64_t> peak_device_memory_bytes;  // during this call; CUDA only
+};
+
 // Greedy generation's key/value cache, on the model's device in its dtype: per decoder layer the
 // keys (after M-RoPE) and values of every position so far, [KV heads, S, head_dim]. Filled by
 // Model::prefill, grown by one position by every Model::decode_step.
@@ -83,6 +97,10 @@ class Model {
 
   // Not thread-safe: one forward at a time per Model (batch mode runs the device stage on one thread).
   AttentionResult attention(const ModelInputs& inputs, const AttentionRequest& request);
+
+  // The vision tower's own attention for the image or video of `inputs` (its pixel values and grid).
+  // Error(Model) asking for a re-export when the file predates vision maps.
+  VisionAttentionResult vision_attention(const ModelInputs& inputs, const VisionAttentionRequest& request);
 
   // Generation (docs/design.md, "Generation"). prefill: attention(inputs, request) with the logits
   // always returned, and every layer's cache stored in `cache`; the device's peak memory is reset

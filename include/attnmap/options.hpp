@@ -3,13 +3,27 @@
 // (layer range, head count, query rows), so no string is parsed twice or after a model loads.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace attnmap {
 
+// What an index selection names, for its messages: --layers picks decoder layers, --vision-blocks
+// blocks of the vision tower. The syntax is the same.
+struct SelectionNames {
+  const char* flag;     // "--layers"
+  const char* item;     // "layer"
+  const char* items;    // "decoder layers"
+  const char* example;  // "4,8,12"
+};
+inline constexpr SelectionNames kDecoderLayerNames{"--layers", "layer", "decoder layers", "4,8,12"};
+inline constexpr SelectionNames kVisionBlockNames{"--vision-blocks", "block", "vision blocks", "7,15,23,31"};
+
 // --layers: "all", a list "4,8,12", a range "0-5", or a mix "0-2,8,30-35" (0-based decoder layers).
+// --vision-blocks uses the same type for vision blocks.
 struct LayerSelection {
   struct Range {
     int first = 0, last = 0;  // inclusive, first <= last
@@ -18,9 +32,9 @@ struct LayerSelection {
   bool all = true;
   std::vector<Range> ranges;  // in the order written; empty when all
 
-  // The layers, in the order written, for a model with `num_layers` decoder layers. Throws
-  // Error(Usage) naming --layers, the layer and the valid range for a layer the model lacks.
-  std::vector<int> resolve(int num_layers) const;
+  // The layers, in the order written, for a model with `num_layers` decoder layers (or vision
+  // blocks). Throws Error(Usage) naming the flag, the layer and the valid range for one the model lacks.
+  std::vector<int> resolve(int num_layers, const SelectionNames& names = kDecoderLayerNames) const;
   // Canonical text ("all", "0-2,8"): what attention.json records and messages quote.
   std::string text() const;
   bool operator==(const LayerSelection&) const = default;
@@ -53,6 +67,20 @@ struct QuerySpec {
   bool operator==(const QuerySpec&) const = default;
 };
 
+// --vision-query: whose attention inside the vision tower a --vision-blocks map averages.
+struct VisionQuery {
+  enum class Kind {
+    Mean,      // every patch: the attention each patch receives, averaged over all query patches
+    Box,       // the patches inside a box of the original image (pixels, as displayed)
+    TextPeak,  // the 2x2 patches under the peak of a decoder layer's map (maps.npy)
+  };
+  Kind kind = Kind::Mean;
+  std::array<double, 4> box{};  // Box: x0, y0, x1, y1 with 0 <= x0 < x1 and 0 <= y0 < y1
+  std::optional<int> layer;     // TextPeak: the decoder layer; unset: the model's focus layer
+  std::string text() const;     // "mean" | "box:10,20,110,90" | "text-peak" | "text-peak:12"
+  bool operator==(const VisionQuery&) const = default;
+};
+
 // --shard K/N: every N-th item of the sorted listing, starting at K.
 struct Shard {
   int index = 0;
@@ -77,7 +105,10 @@ struct DeviceChoice {
 enum class CompareMetric;  // attnmap/compare.hpp
 
 // Parsers: each throws Error(Usage) with one line naming the flag, the value and what to use.
-LayerSelection parse_layer_selection(const std::string& text);
+LayerSelection parse_layer_selection(const std::string& text, const SelectionNames& names = kDecoderLayerNames);
+// --vision-blocks: "none" (nullopt: no vision maps), else a selection like --layers' over vision blocks.
+std::optional<LayerSelection> parse_vision_blocks(const std::string& text);
+VisionQuery parse_vision_query(const std::string& text);
 HeadSelection parse_head_selection(const std::string& text);
 QuerySpec parse_query_spec(const std::string& text);
 Shard parse_shard(const std::string& text);  // also checks 0 <= K < N

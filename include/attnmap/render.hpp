@@ -30,9 +30,10 @@ cv::Mat render_overlay(const cv::Mat& original_rgb, const torch::Tensor& map, co
 
 // One montage of every map (tiles with the longest side at most 256 px, each captioned with its
 // label, e.g. "layer 12") and a colour bar. All maps share one min/max, so tiles are comparable;
-// the bar says so and shows the range. Returns BGR CV_8UC3.
+// the bar says so (`scale_note`) and shows the range. Returns BGR CV_8UC3.
 cv::Mat render_grid(const cv::Mat& original_rgb, const std::vector<torch::Tensor>& maps,
-                    const std::vector<std::string>& labels, const RenderOptions& options);
+                    const std::vector<std::string>& labels, const RenderOptions& options,
+                    const std::string& scale_note = "one scale shared by all layers");
 
 // The answer strip of one decoder layer: `maps[k]` is the attention behind answer token k and
 // `labels[k]` its decoded text (UTF-8, any script; invalid bytes show as U+FFFD). One tile per token,

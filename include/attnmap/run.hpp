@@ -64,6 +64,8 @@ struct RunSpec {
   std::optional<AnswerSpec> answer;    // generate an answer (needed by the answer queries)
   std::optional<std::string> baseline_prompt;  // also write relative_maps.npy against this prompt
   VideoSpec video;                     // how videos and frame lists are sampled and sized
+  std::optional<LayerSelection> vision_blocks;  // --vision-blocks: vision-tower maps of these blocks; unset: none
+  VisionQuery vision_query;            // --vision-query: which patches' attention those maps average
 };
 using RunOptions = RunSpec;  // the name before v2
 
@@ -115,6 +117,10 @@ struct InferredItem {
   std::vector<torch::Tensor> viewer_prompt_rows;
   std::vector<std::vector<torch::Tensor>> viewer_answer_rows;
   torch::Tensor viewer_default_maps;
+  // --vision-blocks: float32 [blocks, grid_h, grid_w] ([blocks, t, grid_h, grid_w] for a video) and each
+  // patch's attention window, int64 [t * grid_h * grid_w] in raster order.
+  torch::Tensor vision_maps;
+  torch::Tensor vision_windows;
 };
 
 class Runner {
@@ -140,6 +146,11 @@ class Runner {
   const PreprocessParams& preprocess_params() const { return preprocess_; }
 
  private:
+  // infer()'s vision-tower part (runner_vision.cpp): the query patches, the forward through the
+  // tower, vision_maps and the record's `vision`. Returns the call's peak device memory.
+  std::optional<int64_t> infer_vision(const PreparedItem& prepared, InferredItem& out);
+  void check_vision_options();
+
   std::shared_ptr<Model> model_;
   RunSpec options_;
   PreprocessParams preprocess_;
@@ -147,6 +158,8 @@ class Runner {
   HeadReduce head_reduce_ = HeadReduce::Mean;
   int64_t single_head_ = -1;
   std::vector<int64_t> layers_;  // options_.layers resolved against the model, once
+  std::vector<int64_t> vision_blocks_;  // options_.vision_blocks resolved against the tower; empty: none
+  int64_t peak_layer_ = -1;             // --vision-query text-peak: the decoder layer whose map's peak is the query
 };
 
 }  // namespace attnmap

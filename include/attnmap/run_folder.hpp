@@ -33,6 +33,8 @@ inline constexpr const char* kAnswerMapsFile = "answer_maps.npy";      // --answ
 inline constexpr const char* kRelativeMapsFile = "relative_maps.npy";  // --baseline-prompt: [layers, h, w]
 inline constexpr const char* kViewerFile = "viewer.html";              // the self-contained viewer (docs/viewer.md)
 inline constexpr const char* kIndexFile = "index.html";                // batch --out: one row per item
+inline constexpr const char* kVisionMapsFile = "vision_maps.npy";      // --vision-blocks: [blocks, grid_h, grid_w]
+inline constexpr const char* kVisionGridFile = "vision_grid.jpg";      // --vision-blocks: every block's overlay
 
 // "layer_07.jpg": the overlay of decoder layer `layer`.
 std::string layer_file_name(int64_t layer);
@@ -42,6 +44,8 @@ std::string layer_animation_file_name(int64_t layer);
 std::string answer_strip_file_name(int64_t layer);
 // "relative_layer_07.jpg": the relative map (map / baseline map) of decoder layer `layer`.
 std::string relative_layer_file_name(int64_t layer);
+// "vision_block_07.jpg": the overlay of vision block `block` (--vision-blocks).
+std::string vision_block_file_name(int64_t block);
 // index.html, or index.shard-K-of-N.html for a shard of several (the batch's viewer index).
 std::string index_file_name(const Shard& shard);
 // summary.jsonl, or summary.shard-K-of-N.jsonl for a shard of several.
@@ -131,6 +135,33 @@ struct VideoRecord {
   bool operator==(const VideoRecord&) const = default;
 };
 
+// --vision-blocks (docs/vision.md): the attention inside the vision tower, one map per block on the
+// unmerged patch grid, and which query patches it averages.
+struct VisionRecord {
+  struct Block {
+    int64_t index = 0;
+    std::string attention;  // "full" | "window" (metadata vision.fullatt_block_indexes)
+    double min = 0, max = 0, sum = 0;
+    bool operator==(const Block&) const = default;
+  };
+  // text-peak: the merged decoder cell whose 2x2 patches are the query.
+  struct Peak {
+    int64_t layer = 0, t = 0, row = 0, col = 0;
+    double value = 0;
+    bool operator==(const Peak&) const = default;
+  };
+  std::string blocks_requested;          // the --vision-blocks text: "all" | "7,15" | "0-3"
+  std::string query;                     // the --vision-query text: "mean" | "box:..." | "text-peak[:L]"
+  std::string heads;                     // the --heads selection the maps use
+  std::vector<Block> blocks;             // in vision_maps.npy order
+  std::vector<int64_t> query_patches;    // raster indexes (t, row, col) of the unmerged grid; empty for mean
+  std::optional<Peak> peak;              // text-peak only
+  int64_t window_size = 0;               // pixels of the resized image per window side (0: no windows)
+  int64_t patch_size = 0;
+  std::vector<int64_t> maps_shape;       // vision_maps.npy: [blocks, grid_h, grid_w] ([blocks, t, grid_h, grid_w] for a video)
+  bool operator==(const VisionRecord&) const = default;
+};
+
 // viewer.html as written: the detail the 20 MB budget kept, its size, what was dropped.
 struct ViewerRecord {
   std::string file = "viewer.html";
@@ -196,6 +227,7 @@ struct RunRecord {
   std::optional<BaselineRecord> baseline;
   std::optional<ViewerRecord> viewer;
   std::optional<VideoRecord> video;
+  std::optional<VisionRecord> vision;
   StageTimings timings;                // the same dictionary batch's summary.jsonl carries
   std::optional<double> peak_device_memory_mib;  // CUDA only
 
@@ -242,6 +274,9 @@ class RunFolderWriter {
   void write_answer_strip(int64_t layer, const cv::Mat& bgr);
   void write_relative_maps(const torch::Tensor& maps);
   void write_relative_layer_image(int64_t layer, const cv::Mat& bgr);
+  void write_vision_maps(const torch::Tensor& maps);
+  void write_vision_block_image(int64_t block, const cv::Mat& bgr);
+  void write_vision_grid_image(const cv::Mat& bgr);
   void write_viewer(const std::string& html);
   void commit(const RunRecord& record);
 

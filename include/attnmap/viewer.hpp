@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,23 @@ namespace attnmap {
 enum class TokenRole { System, Image, Prompt, Answer };
 
 const char* token_role_name(TokenRole role);  // "system" | "image" | "prompt" | "answer"
+
+// `attnmap run --vision-blocks` (issue #17): attention inside the vision tower, one map per requested
+// block on the unmerged patch grid (before the 2x2 merge), in the original image's orientation.
+// The page's "Vision tower" section (docs/viewer.md) draws block b's map of temporal patch t,
+// maps[b, t], over the same picture as the decoder's map of t, with the query patches outlined and,
+// for a windowed block, the window borders (where `windows` changes between neighbouring patches).
+struct ViewerVision {
+  std::vector<int> blocks;              // vision block indexes, in the order of `maps`
+  std::vector<std::string> attention;   // per block: "full" | "window"
+  int grid_t = 1, grid_h = 0, grid_w = 0;  // the patch grid; grid_t equals ViewerData::frames for a video (1 for an image)
+  int patch_size = 14;                  // pixels of the resized image per patch side (for labels)
+  int window_patches = 8;               // a window's side in patches (0: the model has no windows)
+  std::vector<float> maps;              // float32 [blocks, grid_t, grid_h, grid_w]
+  std::vector<int> windows;             // [grid_t * grid_h * grid_w]: each patch's attention window id, raster order
+  std::string query;                    // "mean" | "box:x0,y0,x1,y1" | "text-peak:L" as attention.json records it
+  std::vector<int> query_patches;       // raster indexes (t, row, col) of the query patches; empty for "mean"
+};
 
 struct ViewerData {
   // The original image, as JPEG bytes (shown under the heatmap; the browser decodes it). Unused for a
@@ -59,6 +77,7 @@ struct ViewerData {
   // Lines shown on the page under the title, e.g. "model: Qwen2.5-VL-7B-Instruct", "prompt: ...".
   std::vector<std::string> metadata;
   std::string title = "attnmap viewer";
+  std::optional<ViewerVision> vision;  // absent: no --vision-blocks
 };
 
 // How much of the per-head, per-query data the page carries (the budget rule drops detail in

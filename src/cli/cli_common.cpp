@@ -84,6 +84,14 @@ void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& f) {
   cmd.add_option("--video-min-pixels", f.video_min_pixels, "lower bound of each video frame's resized area (default: model's)");
   cmd.add_option("--video-max-pixels", f.video_max_pixels,
                  "upper bound of each video frame's resized area, caps tokens per frame (default: model's)");
+  cmd.add_option("--vision-blocks", f.vision_blocks,
+                 "also map the attention inside these vision-tower blocks (vision_maps.npy, vision_block_XX.jpg): "
+                 "none | all | 7,15,23,31 | 0-3")
+      ->capture_default_str();
+  cmd.add_option("--vision-query", f.vision_query,
+                 "whose attention the vision maps average: mean (every patch) | box:x0,y0,x1,y1 (original-image "
+                 "pixels) | text-peak[:LAYER] (the patches under the decoder map's peak; default layer: the focus "
+                 "layer) (default: mean)");
 }
 
 RunSpec run_spec_from(const SharedRunFlags& f) {
@@ -116,6 +124,12 @@ RunSpec run_spec_from(const SharedRunFlags& f) {
   if (f.video_max_pixels > 0) options.video.max_pixels = f.video_max_pixels;
   if (f.baseline_option != nullptr && f.baseline_option->count() > 0) {
     options.baseline_prompt = f.baseline_prompt.empty() ? std::string(kDefaultBaselinePrompt) : f.baseline_prompt;
+  }
+  options.vision_blocks = parse_vision_blocks(f.vision_blocks);
+  options.vision_query = parse_vision_query(f.vision_query.empty() ? "mean" : f.vision_query);
+  if (!f.vision_query.empty() && !options.vision_blocks) {
+    throw Error(ErrorKind::Usage, "--vision-query '" + f.vision_query +
+                                      "' chooses the query of the vision-tower maps; add --vision-blocks (e.g. all)");
   }
   return options;
 }

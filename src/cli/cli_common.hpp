@@ -44,6 +44,8 @@ struct SharedRunFlags {
   int64_t num_frames = 0;
   int64_t video_min_pixels = 0;
   int64_t video_max_pixels = 0;
+  std::string vision_blocks = "none";
+  std::string vision_query;  // empty: "mean"
 };
 void add_shared_run_flags(CLI::App& cmd, SharedRunFlags& flags);
 // Parses the option strings into typed values (Error(Usage) naming the flag for a bad one) and

@@ -24,6 +24,10 @@ class AttentionBackend {
   // runs out of device memory (the cached blocks handed back first), Error(Internal) otherwise.
   virtual AttentionResult run(const ModelInputs& inputs, const AttentionRequest& request) = 0;
 
+  // The vision tower's attention maps (Model::vision_attention), with the same errors; Error(Model)
+  // when the export predates them.
+  virtual VisionAttentionResult vision_attention(const ModelInputs& inputs, const VisionAttentionRequest& request) = 0;
+
   // Generation's two calls (Model::prefill, Model::decode_step), with the same errors; Error(Model)
   // when the export predates them.
   virtual AttentionResult prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache) = 0;

@@ -99,6 +99,13 @@ AttentionResult Model::attention(const ModelInputs& inputs, const AttentionReque
   return result;
 }
 
+VisionAttentionResult Model::vision_attention(const ModelInputs& inputs, const VisionAttentionRequest& request) {
+  reset_peak_device_memory(device_);
+  VisionAttentionResult result = backend_->vision_attention(inputs, request);
+  result.peak_device_memory_bytes = peak_device_memory_bytes(device_);
+  return result;
+}
+
 AttentionResult Model::prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache) {
   reset_peak_device_memory(device_);
   AttentionResult result = backend_->prefill(inputs, request, cache);

@@ -45,6 +45,28 @@ class TorchScriptBackend final : public AttentionBackend {
     return result_of(outputs, request.layers, request.return_logits);
   }
 
+  VisionAttentionResult vision_attention(const ModelInputs& inputs, const VisionAttentionRequest& request) override {
+    if (!module_.find_method("vision_attention")) {
+      throw Error(ErrorKind::Model, "model '" + path_ + "' has no vision_attention (it was exported before "
+                                    "vision-tower maps); re-export it: attnmap-export --checkpoint "
+                                    "<hugging-face-folder> --out " + path_);
+    }
+    const bool video = inputs.pixel_values_videos.defined();
+    std::vector<torch::jit::IValue> args = {
+        (video ? inputs.pixel_values_videos : inputs.pixel_values).to(device_),
+        (video ? inputs.video_grid_thw : inputs.image_grid_thw).to(device_),
+        c10::List<int64_t>(request.blocks),
+        torch::tensor(request.query_patches, torch::kInt64).to(device_),
+        std::string(head_reduce_name(request.head_reduce))};
+    const Outputs outputs = call("vision_attention", std::move(args), "in the vision tower");
+    VisionAttentionResult result;
+    for (const int64_t block : request.blocks) {
+      result.blocks.push_back(output(outputs, "vision." + std::to_string(block)).to(torch::kCPU, torch::kFloat32));
+    }
+    result.windows = output(outputs, "vision.windows").to(torch::kCPU, torch::kInt64);
+    return result;
+  }
+
   AttentionResult prefill(const ModelInputs& inputs, const AttentionRequest& request, DecodeCache& cache) override {
     require_generation();
     std::vector<torch::jit::IValue> args = {named_inputs(inputs),

@@ -23,6 +23,12 @@ std::string answer_strip_file_name(int64_t layer) { return "answer_strip_" + lay
 
 std::string relative_layer_file_name(int64_t layer) { return "relative_" + layer_file_name(layer); }
 
+std::string vision_block_file_name(int64_t block) {
+  char name[48];
+  std::snprintf(name, sizeof name, "vision_block_%02lld.jpg", static_cast<long long>(block));
+  return name;
+}
+
 std::string index_file_name(const Shard& shard) {
   if (shard.count <= 1) return kIndexFile;
   return "index.shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".html";

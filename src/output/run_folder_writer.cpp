@@ -19,6 +19,7 @@ RunFolderWriter::RunFolderWriter(fs::path dir) : dir_(std::move(dir)) {
   fs::remove(dir_ / kAnswerMapsFile, ignored);
   fs::remove(dir_ / kRelativeMapsFile, ignored);
   fs::remove(dir_ / kViewerFile, ignored);
+  fs::remove(dir_ / kVisionMapsFile, ignored);
 }
 
 RunFolderWriter::~RunFolderWriter() {
@@ -55,6 +56,12 @@ void RunFolderWriter::write_relative_maps(const torch::Tensor& maps) { write_npy
 void RunFolderWriter::write_relative_layer_image(int64_t layer, const cv::Mat& bgr) {
   write_jpeg(relative_layer_file_name(layer), bgr);
 }
+
+void RunFolderWriter::write_vision_maps(const torch::Tensor& maps) { write_npy(kVisionMapsFile, maps); }
+void RunFolderWriter::write_vision_block_image(int64_t block, const cv::Mat& bgr) {
+  write_jpeg(vision_block_file_name(block), bgr);
+}
+void RunFolderWriter::write_vision_grid_image(const cv::Mat& bgr) { write_jpeg(kVisionGridFile, bgr); }
 
 void RunFolderWriter::write_viewer(const std::string& html) {
   const fs::path file = dir_ / kViewerFile;

@@ -116,6 +116,24 @@ nlohmann::ordered_json RunRecord::to_json() const {
                     {"time_interval", video->time_interval},
                     {"temporal_patches", patches}};
   }
+  if (vision) {
+    json blocks = json::array();
+    for (const VisionRecord::Block& b : vision->blocks) {
+      blocks.push_back({{"block", b.index}, {"attention", b.attention}, {"min", b.min}, {"max", b.max}, {"sum", b.sum}});
+    }
+    doc["vision"] = {{"blocks_requested", vision->blocks_requested},
+                     {"query", vision->query},
+                     {"heads", vision->heads},
+                     {"blocks", blocks},
+                     {"query_patches", vision->query_patches},
+                     {"window_size", vision->window_size},
+                     {"patch_size", vision->patch_size},
+                     {"maps", {{"file", output::kVisionMapsFile}, {"shape", vision->maps_shape}, {"dtype", "float32"}}}};
+    if (vision->peak) {  // text-peak only
+      doc["vision"]["peak"] = {{"layer", vision->peak->layer}, {"t", vision->peak->t}, {"row", vision->peak->row},
+                               {"col", vision->peak->col}, {"value", vision->peak->value}};
+    }
+  }
   return doc;
 }
 

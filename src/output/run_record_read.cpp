@@ -233,6 +233,36 @@ VideoRecord read_video(const json& v, const Fields& f) {
   return video;
 }
 
+VisionRecord read_vision(const json& v, const Fields& f) {
+  VisionRecord vision;
+  f.read(v, "blocks_requested", "vision.", vision.blocks_requested);
+  f.read(v, "query", "vision.", vision.query);
+  f.read(v, "heads", "vision.", vision.heads);
+  for (const json& entry : array_at(v, "blocks", "vision.", f, static_cast<size_t>(kMaxLayers))) {
+    VisionRecord::Block b;
+    b.index = f.required_int(entry, "block", "vision.blocks[].");
+    f.read(entry, "attention", "vision.blocks[].", b.attention);
+    f.read(entry, "min", "vision.blocks[].", b.min);
+    f.read(entry, "max", "vision.blocks[].", b.max);
+    f.read(entry, "sum", "vision.blocks[].", b.sum);
+    vision.blocks.push_back(b);
+  }
+  f.read(v, "query_patches", "vision.", vision.query_patches);
+  if (const json* p = f.object(v, "peak", "vision.")) {
+    VisionRecord::Peak peak;
+    peak.layer = f.required_int(*p, "layer", "vision.peak.");
+    f.read(*p, "t", "vision.peak.", peak.t);
+    f.read(*p, "row", "vision.peak.", peak.row);
+    f.read(*p, "col", "vision.peak.", peak.col);
+    f.read(*p, "value", "vision.peak.", peak.value);
+    vision.peak = peak;
+  }
+  f.read(v, "window_size", "vision.", vision.window_size);
+  f.read(v, "patch_size", "vision.", vision.patch_size);
+  if (const json* maps = f.object(v, "maps", "vision.")) f.read(*maps, "shape", "vision.maps.", vision.maps_shape);
+  return vision;
+}
+
 BaselineRecord read_baseline(const json& b, const Fields& f) {
   BaselineRecord baseline;
   f.read(b, "prompt", "baseline.", baseline.prompt);
@@ -320,7 +350,8 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
   }
   if (const json* options = f.object(doc, "options", "")) {
     r.options.query = f.option(*options, "query", parse_query_spec, QuerySpec{});
-    r.options.layers = f.option(*options, "layers", parse_layer_selection, LayerSelection{});
+    r.options.layers = f.option(
+        *options, "layers", [](const std::string& text) { return parse_layer_selection(text); }, LayerSelection{});
     r.options.heads = f.option(*options, "heads", parse_head_selection, HeadSelection{});
     f.read(*options, "colormap", "options.", r.options.colormap);
     f.read(*options, "alpha", "options.", r.options.alpha);
@@ -379,6 +410,7 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
     r.viewer = viewer;
   }
   if (const json* v = f.object(doc, "video", "")) r.video = read_video(*v, f);
+  if (const json* v = f.object(doc, "vision", "")) r.vision = read_vision(*v, f);
   if (const json* timings = f.object(doc, "timings_ms", "")) {
     for (const auto& [stage, ms] : timings->items()) {
       if (!ms.is_number()) throw f.corrupt("has 'timings_ms." + stage.substr(0, 40) + "' that is not a number");

@@ -23,7 +23,8 @@ const cv::Scalar kPaper(32, 32, 32);
 }  // namespace
 
 cv::Mat render_grid(const cv::Mat& original_rgb, const std::vector<torch::Tensor>& maps,
-                    const std::vector<std::string>& labels, const RenderOptions& options) {
+                    const std::vector<std::string>& labels, const RenderOptions& options,
+                    const std::string& scale_note) {
   options.validate();
   if (original_rgb.empty() || original_rgb.type() != CV_8UC3) {
     throw Error(ErrorKind::Internal, "render_grid needs a non-empty CV_8UC3 RGB image");
@@ -52,7 +53,7 @@ cv::Mat render_grid(const cv::Mat& original_rgb, const std::vector<torch::Tensor
     tile_img.copyTo(canvas(cv::Rect(x, y + kCaptionHeight, tile.width, tile.height)));
   }
   cv::Mat out;
-  cv::vconcat(canvas, detail::colour_bar(width, shared.lo, shared.hi, options, "one scale shared by all layers"), out);
+  cv::vconcat(canvas, detail::colour_bar(width, shared.lo, shared.hi, options, scale_note), out);
   return out;
 }
 

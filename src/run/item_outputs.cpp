@@ -94,10 +94,41 @@ void write_video_images(output::RunFolderWriter& folder, const RunRecord& record
   folder.write_grid_image(grid);
 }
 
+// vision_block_XX.jpg per block and vision_grid.jpg: the vision maps over the image, or for a video
+// each block's frame strip (the temporal patches side by side) and the strips stacked.
+void write_vision_images(output::RunFolderWriter& folder, const RunRecord& record, const InferredItem& inferred,
+                         const RenderOptions& render) {
+  std::vector<torch::Tensor> maps;
+  std::vector<cv::Mat> strips;
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < record.vision->blocks.size(); ++i) {
+    const VisionRecord::Block& b = record.vision->blocks[i];
+    const torch::Tensor map = inferred.vision_maps[static_cast<int64_t>(i)];
+    labels.push_back("vision block " + std::to_string(b.index) + (b.attention == "full" ? " · full" : " · windowed"));
+    if (record.video) {
+      std::vector<torch::Tensor> per_patch;
+      std::vector<std::string> frame_labels;
+      for (int64_t k = 0; k < map.size(0); ++k) {
+        per_patch.push_back(map[k]);
+        frame_labels.push_back("t" + std::to_string(k));
+      }
+      strips.push_back(render_frame_strip(inferred.frames, per_patch, frame_labels, render));
+      folder.write_vision_block_image(b.index, strips.back());
+    } else {
+      folder.write_vision_block_image(b.index, render_overlay(inferred.original_rgb, map, render));
+      maps.push_back(map);
+    }
+  }
+  folder.write_vision_grid_image(record.video ? stack_strips(strips, labels)
+                                              : render_grid(inferred.original_rgb, maps, labels, render,
+                                                            "one scale shared by all blocks"));
+}
+
 }  // namespace
 
 void write_item_images(output::RunFolderWriter& folder, RunRecord& record, const InferredItem& inferred,
                        const Tokenizer& tokenizer, const RenderOptions& render) {
+  if (record.vision) write_vision_images(folder, record, inferred, render);
   if (record.video) {
     write_video_images(folder, record, inferred, render);
     return;
@@ -145,7 +176,8 @@ void write_item_viewer(output::RunFolderWriter& folder, RunRecord& record, const
   ViewerReport report;
   const std::string html = render_viewer_html(
       make_viewer_data(record, tokenizer, inferred.original_rgb, inferred.frames,
-                       {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps}),
+                       {inferred.viewer_prompt_rows, inferred.viewer_answer_rows, inferred.viewer_default_maps,
+                        inferred.vision_maps, inferred.vision_windows}),
       page, &report);
   folder.write_viewer(html);
   // Recorded in attention.json, which is written after the page.

@@ -45,6 +45,7 @@ Runner::Runner(std::shared_ptr<Model> model, RunSpec options)
   if (options_.baseline_prompt && options_.baseline_prompt->empty()) {
     throw Error(ErrorKind::Usage, "--baseline-prompt is empty; give a text or leave the value out for the default");
   }
+  check_vision_options();
   const VideoSpec& v = options_.video;
   if (v.fps && v.num_frames) throw Error(ErrorKind::Usage, "--fps and --num-frames exclude each other; give one");
   if (v.fps && !(*v.fps > 0)) throw Error(ErrorKind::Usage, "--fps " + std::to_string(*v.fps) + ": need a positive rate");
@@ -285,6 +286,12 @@ InferredItem Runner::infer(PreparedItem prepared) {
     prepared.timings["baseline"] = clock.lap();
   }
 
+  if (!vision_blocks_.empty()) {
+    const std::optional<int64_t> vision_peak = infer_vision(prepared, out);
+    if (vision_peak) peak_bytes = std::max(peak_bytes.value_or(0), *vision_peak);
+    prepared.timings["vision"] = clock.lap();
+  }
+
   r.layers = layer_stats(prepared.layers, out.maps);
   if (options_.predict && logits.defined()) {
     const torch::Tensor probs = torch::softmax(logits.to(torch::kFloat64), 0);
@@ -368,6 +375,7 @@ RunRecord Runner::write(const InferredItem& inferred) const {
   folder.write_maps(inferred.maps);
   if (inferred.answer_maps.defined()) folder.write_answer_maps(inferred.answer_maps);
   if (inferred.relative_maps.defined()) folder.write_relative_maps(inferred.relative_maps);
+  if (inferred.vision_maps.defined()) folder.write_vision_maps(inferred.vision_maps);
   record.timings["write"] = clock.lap();
   double total = 0;
   for (const auto& [stage, ms] : record.timings) {

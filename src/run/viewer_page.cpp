@@ -107,6 +107,27 @@ void append(std::vector<float>& out, const torch::Tensor& t) {
   std::memcpy(out.data() + at, c.data_ptr<float>(), static_cast<size_t>(c.numel()) * sizeof(float));
 }
 
+// The "Vision tower" section: the maps [blocks, t, h, w] and each patch's window, as plain vectors.
+ViewerVision vision_data(const VisionRecord& vision, const RunRecord& record, const torch::Tensor& maps,
+                         const torch::Tensor& windows) {
+  ViewerVision v;
+  for (const VisionRecord::Block& b : vision.blocks) {
+    v.blocks.push_back(static_cast<int>(b.index));
+    v.attention.push_back(b.attention);
+  }
+  v.grid_t = static_cast<int>(record.grid.t);
+  v.grid_h = static_cast<int>(record.grid.h);
+  v.grid_w = static_cast<int>(record.grid.w);
+  v.patch_size = static_cast<int>(vision.patch_size);
+  v.window_patches = vision.patch_size > 0 ? static_cast<int>(vision.window_size / vision.patch_size) : 0;
+  append(v.maps, maps);
+  const torch::Tensor ids = windows.to(torch::kInt64).contiguous();
+  v.windows.assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
+  v.query = vision.query;
+  v.query_patches.assign(vision.query_patches.begin(), vision.query_patches.end());
+  return v;
+}
+
 }  // namespace
 
 ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer, const cv::Mat& original_rgb,
@@ -172,6 +193,9 @@ ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer,
   d.metadata.push_back("device: " + record.device + ", " + record.dtype);
   // After the other metadata lines: a note on shrunk frames comes last.
   if (record.video) fill_video(d, *record.video, frames);
+  if (record.vision && rows.vision_maps.defined()) {
+    d.vision = vision_data(*record.vision, record, rows.vision_maps, rows.vision_windows);
+  }
   return d;
 }
 

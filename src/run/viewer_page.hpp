@@ -23,6 +23,9 @@ struct ViewerRows {
   // float32 [layers, merged_h, merged_w] (a video: [layers, t, merged_h, merged_w]): heads mean over the
   // prompt tokens (the page's default view).
   torch::Tensor default_maps;
+  // --vision-blocks (record.vision): InferredItem::vision_maps and vision_windows; undefined otherwise.
+  torch::Tensor vision_maps;
+  torch::Tensor vision_windows;
 };
 
 // The page's data. The answer tokens (when the run generated some) follow the prompt in the

@@ -105,6 +105,46 @@ void validate_time_axis(const ViewerData& d) {
     bad_data("frame_jpegs has " + std::to_string(d.frame_jpegs.size()) + " entries, frames " + std::to_string(t));
 }
 
+// The vision tower's maps (--vision-blocks): every size follows from blocks x grid_t x grid_h x grid_w.
+void validate_vision(const ViewerData& d) {
+  const ViewerVision& v = *d.vision;
+  const auto bad = [](const std::string& message) { bad_data("vision: " + message); };
+  if (v.blocks.empty()) bad("blocks is empty (leave vision unset when no block is requested)");
+  for (int b : v.blocks)
+    if (b < 0) bad("block " + std::to_string(b) + " is negative");
+  if (v.attention.size() != v.blocks.size())
+    bad("attention has " + std::to_string(v.attention.size()) + " entries, blocks " + std::to_string(v.blocks.size()));
+  bool windowed = false;
+  for (const std::string& a : v.attention) {
+    if (a != "full" && a != "window") bad("attention \"" + a + "\" is not \"full\" or \"window\"");
+    windowed = windowed || a == "window";
+  }
+  if (v.grid_t < 1 || v.grid_h < 1 || v.grid_w < 1) bad("grid_t, grid_h and grid_w must be positive");
+  if (v.grid_t != d.frames)
+    bad("grid_t is " + std::to_string(v.grid_t) + " but frames is " + std::to_string(d.frames) +
+        " (the vision tower sees the same temporal patches as the decoder)");
+  if (v.patch_size < 1) bad("patch_size must be positive");
+  if (v.window_patches < 0) bad("window_patches must not be negative");
+  if (windowed && v.window_patches == 0) bad("a block's attention is \"window\" but window_patches is 0");
+  const std::size_t patches = static_cast<std::size_t>(v.grid_t) * v.grid_h * v.grid_w;
+  if (v.maps.size() != v.blocks.size() * patches)
+    bad("maps has " + std::to_string(v.maps.size()) + " values, [blocks, grid_t, grid_h, grid_w] needs " +
+        std::to_string(v.blocks.size() * patches));
+  if (v.windows.size() != patches)
+    bad("windows has " + std::to_string(v.windows.size()) + " entries, grid_t * grid_h * grid_w is " + std::to_string(patches));
+  for (int w : v.windows)
+    if (w < 0) bad("window id " + std::to_string(w) + " is negative");
+  const bool mean = v.query == "mean";
+  // (bare "text-peak": the model's focus layer, as `attnmap run` records it when no layer is named)
+  if (!mean && v.query.rfind("box:", 0) != 0 && v.query != "text-peak" && v.query.rfind("text-peak:", 0) != 0)
+    bad("query \"" + v.query + "\" is not \"mean\", \"box:x0,y0,x1,y1\" or \"text-peak:L\"");
+  if (mean && !v.query_patches.empty()) bad("query_patches must be empty for the query \"mean\"");
+  if (!mean && v.query_patches.empty()) bad("query_patches is empty for the query \"" + v.query + "\"");
+  for (int q : v.query_patches)
+    if (q < 0 || static_cast<std::size_t>(q) >= patches)
+      bad("query patch " + std::to_string(q) + " is outside the grid of " + std::to_string(patches) + " patches");
+}
+
 void validate(const ViewerData& d) {
   if (d.merged_h <= 0 || d.merged_w <= 0) bad_data("merged_h and merged_w must be positive");
   validate_time_axis(d);
@@ -135,6 +175,7 @@ void validate(const ViewerData& d) {
     bad_data("maps has " + std::to_string(d.maps.size()) + " values, " +
              (d.is_video() ? "[layers, frames, merged_h, merged_w]" : "[layers, merged_h, merged_w]") + " needs " +
              std::to_string(d.layers.size() * pixels));
+  if (d.vision) validate_vision(d);
 }
 
 // A binary payload of named blocks, each at a 4-byte aligned offset.
@@ -145,7 +186,7 @@ struct Payload {
   std::uint8_t* add(const std::string& name, const std::string& dtype, std::vector<std::size_t> shape) {
     std::size_t n = 1;
     for (auto s : shape) n *= s;
-    const std::size_t elem = dtype == "f32" ? 4 : 1;
+    const std::size_t elem = dtype == "u8" ? 1 : 4;  // f32, i32: little-endian
     const std::size_t offset = (bytes.size() + 3) / 4 * 4;
     bytes.resize(offset + n * elem, 0);
     layout[name] = {{"offset", offset}, {"dtype", dtype}, {"shape", shape}};
@@ -250,12 +291,29 @@ Groups query_groups(const ViewerData& d) {
   return g;
 }
 
+// The vision tower's maps, quantised like the decoder's rows with one scale per block and temporal
+// patch; the window ids as int32.
+void add_vision(Payload& p, const ViewerVision& v) {
+  static_assert(sizeof(int) == 4, "the page reads the window ids as int32");
+  const std::size_t B = v.blocks.size(), T = v.grid_t, H = v.grid_h, W = v.grid_w, grid = H * W;
+  // Every block first (p.add may move the buffer), then the writes.
+  p.add("vision_scale", "f32", {B, T});
+  p.add("vision_windows", "i32", {T, H, W});
+  p.add("vision_maps", "u8", {B, T, H, W});
+  const auto at = [&](const char* name) { return p.bytes.data() + p.layout[name]["offset"].get<std::size_t>(); };
+  std::memcpy(at("vision_windows"), v.windows.data(), v.windows.size() * sizeof(int));
+  float* scales = reinterpret_cast<float*>(at("vision_scale"));
+  std::uint8_t* q = at("vision_maps");
+  for (std::size_t i = 0; i < B * T; ++i) scales[i] = viewer_encoding::quantise_u8(v.maps.data() + i * grid, grid, q + i * grid);
+}
+
 Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& groups) {
   const std::size_t L = d.layers.size(), H = d.heads, Q = d.query_positions.size(), S = d.tokens.size();
   const std::size_t T = d.frames, grid = grid_pixels(d), P = span_of(d);
   const std::size_t G = groups.names.size();
   Payload p;
   p.add_f32("maps", {L, P}, d.maps);
+  if (d.vision) add_vision(p, *d.vision);  // small: carried at every detail level
   if (detail == ViewerDetail::MapsOnly) return p;
   const RowSource source(d);
   const std::size_t gslots = H + 2;
@@ -441,6 +499,12 @@ std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options
   // Only a video's metadata has the time axis, so an image's page is what it was before videos.
   if (d.is_video())
     meta["video"] = {{"frames", d.frames}, {"labels", d.frame_labels}, {"pictures", !d.frame_jpegs.empty()}};
+  if (d.vision) {
+    const ViewerVision& v = *d.vision;
+    meta["vision"] = {{"blocks", v.blocks}, {"attention", v.attention}, {"grid", {v.grid_t, v.grid_h, v.grid_w}},
+                      {"patch_size", v.patch_size}, {"window_patches", v.window_patches}, {"query", v.query},
+                      {"query_patches", v.query_patches}};
+  }
   meta["query_positions"] = d.query_positions;
   json gj = json::array();
   for (std::size_t g = 0; g < groups.names.size(); ++g) gj.push_back({{"name", groups.names[g]}, {"queries", groups.members[g]}});

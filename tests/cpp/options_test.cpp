@@ -2,6 +2,7 @@
 // Error(Usage) messages naming the flag, the value and what to use.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <functional>
 #include <optional>
 #include <string>
@@ -130,4 +131,48 @@ TEST(Options, DeviceChoice) {
   for (const std::string bad : {"f32", "int8", ""}) {
     expect_usage([&] { attnmap::parse_device_choice("cpu", bad); }, {"--dtype '" + bad + "'", "use auto, fp32, bf16 or fp16"});
   }
+}
+
+TEST(Options, VisionBlocksShareTheLayerSyntaxAndNameTheirFlag) {
+  EXPECT_FALSE(attnmap::parse_vision_blocks("none").has_value());
+  EXPECT_FALSE(attnmap::parse_vision_blocks(" none ").has_value());
+  const auto all = attnmap::parse_vision_blocks("all");
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->resolve(32, attnmap::kVisionBlockNames).size(), 32u);
+  const auto some = attnmap::parse_vision_blocks("7,15,23,31");
+  ASSERT_TRUE(some.has_value());
+  EXPECT_EQ(some->resolve(32, attnmap::kVisionBlockNames), (std::vector<int>{7, 15, 23, 31}));
+  EXPECT_EQ(attnmap::parse_vision_blocks("0-3")->resolve(32, attnmap::kVisionBlockNames), (std::vector<int>{0, 1, 2, 3}));
+  expect_usage([] { attnmap::parse_vision_blocks("x"); }, {"--vision-blocks 'x'", "not a block number", "use none, all"});
+  expect_usage([] { attnmap::parse_vision_blocks("3,3"); }, {"--vision-blocks", "block 3 is listed twice"});
+  expect_usage([] { attnmap::parse_vision_blocks("0-40")->resolve(32, attnmap::kVisionBlockNames); },
+               {"--vision-blocks '0-40'", "block 32 is out of range", "32 vision blocks", "0-31"});
+  // --layers keeps its own words.
+  expect_usage([] { attnmap::parse_layer_selection("9").resolve(4); }, {"--layers '9'", "layer 9", "4 decoder layers"});
+}
+
+TEST(Options, VisionQueryParsesEachKindAndRoundTripsItsText) {
+  using Kind = attnmap::VisionQuery::Kind;
+  EXPECT_EQ(attnmap::parse_vision_query("mean").kind, Kind::Mean);
+  const attnmap::VisionQuery box = attnmap::parse_vision_query("box:10,20.5,110,90");
+  EXPECT_EQ(box.kind, Kind::Box);
+  EXPECT_EQ(box.box, (std::array<double, 4>{10, 20.5, 110, 90}));
+  EXPECT_EQ(box.text(), "box:10,20.5,110,90");
+  EXPECT_EQ(attnmap::parse_vision_query(box.text()), box);
+  EXPECT_EQ(attnmap::parse_vision_query("box:0,0,4000000,3000000").text(), "box:0,0,4000000,3000000");
+  const attnmap::VisionQuery peak = attnmap::parse_vision_query("text-peak");
+  EXPECT_EQ(peak.kind, Kind::TextPeak);
+  EXPECT_FALSE(peak.layer.has_value());
+  EXPECT_EQ(peak.text(), "text-peak");
+  EXPECT_EQ(attnmap::parse_vision_query("text-peak:12").layer, 12);
+  EXPECT_EQ(attnmap::parse_vision_query("text-peak:12").text(), "text-peak:12");
+  expect_usage([] { attnmap::parse_vision_query("centre"); }, {"--vision-query 'centre'", "unknown", "use mean"});
+  expect_usage([] { attnmap::parse_vision_query("box:1,2,3"); }, {"four numbers"});
+  expect_usage([] { attnmap::parse_vision_query("box:1,2,3,4,"); }, {"four numbers"});
+  expect_usage([] { attnmap::parse_vision_query("box:1,2,3,x"); }, {"'x' is not a number"});
+  expect_usage([] { attnmap::parse_vision_query("box:-1,2,3,4"); }, {"negative"});
+  expect_usage([] { attnmap::parse_vision_query("box:5,2,5,4"); }, {"box is empty", "x0 < x1"});
+  expect_usage([] { attnmap::parse_vision_query("box:1,2,3,nan"); }, {"not a number"});
+  expect_usage([] { attnmap::parse_vision_query("text-peak:"); }, {"not a decoder layer number"});
+  expect_usage([] { attnmap::parse_vision_query("text-peak:-1"); }, {"not a decoder layer number"});
 }

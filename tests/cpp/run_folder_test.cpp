@@ -72,6 +72,10 @@ RunRecord full_record() {
   r.baseline = attnmap::BaselineRecord{"Write a general description of the image.", {1, 2, 3}, {2}, 1e-6,
                                        {{0, 0, 0.1, 0.5, 1.0, 0.3}}, {3, 2, 2}};
   r.viewer = attnmap::ViewerRecord{"viewer.html", "no-per-query", 123456, {"per-head rows dropped"}};
+  r.vision = attnmap::VisionRecord{"7,15", "text-peak:3", "mean",
+                                   {{7, "full", 0, 0.5, 1}, {15, "window", 0, 0.25, 1.0000001}},
+                                   {8, 9, 12, 13}, attnmap::VisionRecord::Peak{3, 0, 1, 2, 0.75}, 112, 14,
+                                   {2, 4, 4}};
   return r;
 }
 
@@ -93,6 +97,9 @@ TEST(RunFolderFiles, NamesAreTheDocumentedOnes) {
   EXPECT_EQ(output::index_file_name({2, 8}), "index.shard-2-of-8.html");
   EXPECT_EQ(output::answer_strip_file_name(7), "answer_strip_layer_07.jpg");
   EXPECT_EQ(output::relative_layer_file_name(12), "relative_layer_12.jpg");
+  EXPECT_EQ(output::vision_block_file_name(7), "vision_block_07.jpg");
+  EXPECT_STREQ(output::kVisionMapsFile, "vision_maps.npy");
+  EXPECT_STREQ(output::kVisionGridFile, "vision_grid.jpg");
   EXPECT_STREQ(output::kViewerFile, "viewer.html");
   EXPECT_STREQ(output::kAnswerMapsFile, "answer_maps.npy");
   EXPECT_STREQ(output::kRelativeMapsFile, "relative_maps.npy");
@@ -129,6 +136,7 @@ TEST(RunRecord, RoundTripsThroughJson) {
   bare.answer.reset();
   bare.baseline.reset();
   bare.viewer.reset();
+  bare.vision.reset();
   bare.options.query = {};
   bare.options.layers = {};
   bare.options.heads = attnmap::parse_head_selection("max");
@@ -143,12 +151,19 @@ TEST(RunRecord, WritesTheDocumentedKeysInOrder) {
                                             "image", "grid", "id", "prompt", "tokens", "image_token_span",
                                             "prompt_token_span", "query_positions", "layers", "maps", "focus_layer",
                                             "prediction", "timings_ms", "peak_device_memory_mib", "answer",
-                                            "baseline", "viewer"}));
+                                            "baseline", "viewer", "vision"}));
   EXPECT_EQ(doc["schema_version"], attnmap::kAttentionSchemaVersion);
   EXPECT_EQ(doc["options"]["query"], "word:circle");
   EXPECT_EQ(doc["options"]["layers"], "0-1,3");
   EXPECT_EQ(doc["options"]["heads"], "2");
   EXPECT_EQ(doc["maps"]["file"], "maps.npy");
+  EXPECT_EQ(doc["vision"]["maps"]["file"], "vision_maps.npy");
+  EXPECT_EQ(doc["vision"]["blocks"][1]["attention"], "window");
+  EXPECT_EQ(doc["vision"]["peak"]["layer"], 3);
+  RunRecord mean_query = full_record();
+  mean_query.vision->peak.reset();
+  EXPECT_FALSE(mean_query.to_json()["vision"].contains("peak"));
+  EXPECT_EQ(RunRecord::from_json(nlohmann::json::parse(mean_query.to_json().dump()), "a.json"), mean_query);
   EXPECT_TRUE(full_record().to_json().contains("prediction"));
   RunRecord no_peak = full_record();
   no_peak.peak_device_memory_mib.reset();

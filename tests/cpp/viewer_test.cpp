@@ -298,6 +298,153 @@ TEST(Viewer, ImagePageHasNoTimeAxis) {
   EXPECT_EQ(count(page, "\"video\":"), 0u);
 }
 
+// --vision-blocks: two blocks (windowed, full) on the unmerged grid of `d` (2 x its merged grid per
+// side), 4x4-patch windows, a box query over the top-left 2x2 patches of every frame.
+ViewerVision vision_of(const ViewerData& d) {
+  ViewerVision v;
+  v.blocks = {3, 7};
+  v.attention = {"window", "full"};
+  v.grid_t = d.frames;
+  v.grid_h = 2 * d.merged_h;
+  v.grid_w = 2 * d.merged_w;
+  v.window_patches = 4;
+  const int per_row = (v.grid_w + 3) / 4;
+  for (int t = 0; t < v.grid_t; ++t)
+    for (int r = 0; r < v.grid_h; ++r)
+      for (int c = 0; c < v.grid_w; ++c) v.windows.push_back((t * 100) + (r / 4) * per_row + c / 4);
+  const std::size_t patches = v.windows.size();
+  for (std::size_t i = 0; i < v.blocks.size() * patches; ++i) v.maps.push_back(static_cast<float>((i * 37) % 101) / 1000.0f);
+  v.query = "box:0,0,28,28";
+  for (int t = 0; t < v.grid_t; ++t)
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 2; ++c) v.query_patches.push_back((t * v.grid_h + r) * v.grid_w + c);
+  return v;
+}
+
+TEST(Viewer, VisionMapsAreValidatedNamingTheField) {
+  ViewerData ok = synthetic(2, 2, 3, 4, 2, 0);
+  ok.vision = vision_of(ok);
+  EXPECT_NO_THROW(render_viewer_html(ok));
+  ViewerData d = ok;
+  d.vision->blocks.clear();
+  d.vision->attention.clear();
+  d.vision->maps.clear();
+  expect_input_error(d, "vision: blocks is empty");
+  d = ok;
+  d.vision->blocks[0] = -1;
+  expect_input_error(d, "vision: block -1 is negative");
+  d = ok;
+  d.vision->attention.pop_back();
+  expect_input_error(d, "vision: attention has 1 entries, blocks 2");
+  d = ok;
+  d.vision->attention[1] = "sliding";
+  expect_input_error(d, "vision: attention \"sliding\" is not");
+  d = ok;
+  d.vision->window_patches = 0;  // a windowed block needs windows
+  expect_input_error(d, "window_patches is 0");
+  d = ok;
+  d.vision->grid_t = 2;  // an image has one temporal patch
+  expect_input_error(d, "vision: grid_t is 2 but frames is 1");
+  d = ok;
+  d.vision->grid_h = 0;
+  expect_input_error(d, "vision: grid_t, grid_h and grid_w must be positive");
+  d = ok;
+  d.vision->patch_size = 0;
+  expect_input_error(d, "vision: patch_size must be positive");
+  d = ok;
+  d.vision->maps.pop_back();
+  expect_input_error(d, "vision: maps has 95 values, [blocks, grid_t, grid_h, grid_w] needs 96");
+  d = ok;
+  d.vision->grid_w = 4;  // maps and windows no longer fit the grid
+  expect_input_error(d, "vision: maps has 96 values");
+  d = ok;
+  d.vision->windows.pop_back();
+  expect_input_error(d, "vision: windows has 47 entries, grid_t * grid_h * grid_w is 48");
+  d = ok;
+  d.vision->windows[5] = -2;
+  expect_input_error(d, "vision: window id -2 is negative");
+  d = ok;
+  d.vision->query = "centre";
+  expect_input_error(d, "vision: query \"centre\" is not");
+  d = ok;
+  d.vision->query_patches.push_back(48);
+  expect_input_error(d, "vision: query patch 48 is outside the grid of 48 patches");
+  d = ok;
+  d.vision->query_patches[0] = -1;
+  expect_input_error(d, "vision: query patch -1 is outside");
+  d = ok;
+  d.vision->query = "mean";
+  expect_input_error(d, "vision: query_patches must be empty for the query \"mean\"");
+  d = ok;
+  d.vision->query = "text-peak:12";
+  d.vision->query_patches.clear();
+  expect_input_error(d, "vision: query_patches is empty for the query \"text-peak:12\"");
+  // the valid queries
+  for (const char* query : {"text-peak:12", "text-peak"}) {
+    d = ok;
+    d.vision->query = query;
+    d.vision->query_patches = {0, 1, 8, 9};
+    EXPECT_NO_THROW(render_viewer_html(d)) << query;
+  }
+  d = ok;
+  d.vision->query = "mean";
+  d.vision->query_patches.clear();
+  EXPECT_NO_THROW(render_viewer_html(d));
+}
+
+TEST(Viewer, VideoVisionMapsHaveOneTemporalPatchPerFrame) {
+  ViewerData ok = synthetic_video(3, 2, 2, 3, 4, 2, 0);
+  ok.vision = vision_of(ok);
+  EXPECT_NO_THROW(render_viewer_html(ok));
+  ViewerData d = ok;
+  d.vision->grid_t = 1;
+  d.vision->maps.resize(d.vision->maps.size() / 3);
+  d.vision->windows.resize(d.vision->windows.size() / 3);
+  d.vision->query_patches.resize(4);
+  expect_input_error(d, "vision: grid_t is 1 but frames is 3");
+  d = ok;
+  d.vision->query_patches.push_back(3 * 48);
+  expect_input_error(d, "vision: query patch 144 is outside the grid of 144 patches");
+}
+
+TEST(Viewer, VisionMapsAreCarriedAtEveryDetailLevelAndCountInTheBudget) {
+  ViewerData d = synthetic(4, 8, 8, 8, 6, 2, /*noise=*/true);
+  ViewerReport bare, with;
+  const std::string bare_page = render_viewer_html(d, {}, &bare);
+  EXPECT_EQ(count(bare_page, "\"vision\":{"), 0u);
+  EXPECT_EQ(count(bare_page, "\"vision_maps\":{"), 0u);
+  d.vision = vision_of(d);
+  std::mt19937 rng(5);  // incompressible maps, so their bytes show in the page's size
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (auto& x : d.vision->maps) x = u(rng);
+  const std::size_t cells = d.vision->maps.size();  // 2 blocks x 16 x 16 patches
+  ASSERT_EQ(cells, 512u);
+  const std::string page = render_viewer_html(d, {}, &with);
+  EXPECT_EQ(with.detail, ViewerDetail::Full);
+  EXPECT_EQ(count(page, "\"vision\":{"), 1u);
+  EXPECT_EQ(count(page, "\"vision_maps\":{"), 1u);
+  // 8-bit maps (one byte per patch, base64: 4/3) in the page
+  EXPECT_GE(with.html_bytes, bare.html_bytes + cells * 4 / 3 - 64);
+  EXPECT_GE(with.data_bytes_raw, bare.data_bytes_raw + cells);
+  // a budget only the maps fit: detail is dropped, the vision maps stay
+  for (ViewerDetail want : {ViewerDetail::NoHeadPerQuery, ViewerDetail::MapsOnly}) {
+    ViewerOptions options;
+    options.budget_bytes = want == ViewerDetail::MapsOnly ? 1 : with.html_bytes - 64;
+    ViewerReport report;
+    const std::string smaller = render_viewer_html(d, options, &report);
+    EXPECT_EQ(report.detail, want);
+    EXPECT_EQ(count(smaller, "\"vision_maps\":{"), 1u) << viewer_detail_name(want);
+    EXPECT_EQ(count(smaller, "\"vision_scale\":{"), 1u) << viewer_detail_name(want);
+    EXPECT_EQ(count(smaller, "\"vision_windows\":{"), 1u) << viewer_detail_name(want);
+  }
+  // the vision maps count against the budget: a budget the page without them fits is not enough
+  ViewerOptions options;
+  options.budget_bytes = bare.html_bytes;
+  ViewerReport report;
+  render_viewer_html(d, options, &report);
+  EXPECT_GT(static_cast<int>(report.detail), static_cast<int>(ViewerDetail::Full));
+}
+
 TEST(Viewer, BatchIndexEmbedsEveryItemSafely) {
   std::vector<BatchIndexItem> items(3);
   items[0] = {"cat", "cat.png", "What is this? 猫", " cat", 0.9, "ok", "", "cat/viewer.html", "cat/layer_00.jpg"};

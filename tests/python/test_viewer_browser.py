@@ -103,11 +103,13 @@ def frame_picture(mw, mh, t, frames):
 
 
 def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, answer=ANSWER, seed=0,
-              incompressible=False, options=None, image=True, name="case", image_path=None, focus=None, frames=0):
+              incompressible=False, options=None, image=True, name="case", image_path=None, focus=None, frames=0,
+              extra=None):
     """Synthetic attention written for attnmap_viewer_fixture, rendered; `focus` (row, col) of the merged
     grid pulls the blobs of the later layers there (for a realistic-looking page). `frames` > 0 makes a
     video of that many temporal patches: its span is frames x grid, t-major; each later frame gets less
-    attention (so per-frame scales matter) and the blob moves with the picture's square."""
+    attention (so per-frame scales matter) and the blob moves with the picture's square. `extra`: more
+    fields of the description (e.g. "vision", see test_viewer_vision_browser.py)."""
     rng = np.random.default_rng(seed)
     mh, mw = grid
     T = max(1, frames)
@@ -184,6 +186,7 @@ def make_case(tmp, *, layers=(0, 3, 5), heads=4, grid=(6, 8), prompt=PROMPT, ans
     }
     if frames:
         desc.update({"frames": T, "frame_jpegs": frame_jpegs, "frame_labels": frame_labels})
+    desc.update(extra or {})
     (tmp / f"{name}.json").write_text(json.dumps(desc, ensure_ascii=False), encoding="utf-8")
     out = tmp / f"{name}.html"
     proc = subprocess.run([fixture_binary(), "viewer", str(tmp / f"{name}.json"), str(out)],
@@ -478,7 +481,9 @@ def test_budget_case_page_works_in_the_browser(driver, tmp_path):
     np.testing.assert_allclose(shown, expected, rtol=0, atol=quant_bound(expected))
 
 
-@pytest.mark.parametrize("budget,detail", [(150_000, "no-head-per-query"), (80_000, "no-per-query"), (60_000, "maps-only")])
+# Each budget sits between two detail levels' page sizes for this case: no-head-per-query 110.7 kB,
+# no-per-query 89.7 kB, maps-only 71.0 kB (about 47 kB of them the page's own script, style and markup).
+@pytest.mark.parametrize("budget,detail", [(150_000, "no-head-per-query"), (97_000, "no-per-query"), (78_000, "maps-only")])
 def test_over_budget_drops_detail_and_says_so(driver, tmp_path, budget, detail):
     case = make_case(tmp_path, heads=8, grid=(12, 16), incompressible=True, options={"budget_bytes": budget},
                      name=f"small{budget}")

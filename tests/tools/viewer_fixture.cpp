@@ -8,6 +8,10 @@
 //            "maps": path of raw float32 [layers, merged_h, merged_w] ([layers, frames, merged_h, merged_w]
 //            for a video), "frames": t, "frame_jpegs": [path, ...], "frame_labels": [...] (a video), "next_token",
 //            "next_token_probability", "answer", "metadata": [...], "title",
+//            "vision": {"blocks": [...], "attention": ["full"|"window", ...], "grid_t", "grid_h", "grid_w",
+//                       "patch_size", "window_patches", "maps": path of raw float32 [blocks, grid_t, grid_h, grid_w],
+//                       "windows": [window id per patch, t-major raster], "query", "query_patches": [...]}
+//            (optional: ViewerData::vision, the --vision-blocks section; absent or null: none),
 //            "options": {"budget_bytes", "compression_level", "colormap", "opacity", "initial_layer_index"}}
 //   attnmap_viewer_fixture index DESC.json OUT.html
 //     DESC: {"title", "page_size", "items": [{"id", "image", "prompt", "answer", "probability",
@@ -109,6 +113,22 @@ int main(int argc, char** argv) {
     d.answer = desc.value("answer", "");
     d.metadata = desc.value("metadata", std::vector<std::string>{});
     d.title = desc.value("title", d.title);
+    if (desc.contains("vision") && desc["vision"].is_object()) {
+      const auto& j = desc["vision"];
+      attnmap::ViewerVision v;
+      v.blocks = j.at("blocks").get<std::vector<int>>();
+      v.attention = j.at("attention").get<std::vector<std::string>>();
+      v.grid_t = j.value("grid_t", v.grid_t);
+      v.grid_h = j.at("grid_h");
+      v.grid_w = j.at("grid_w");
+      v.patch_size = j.value("patch_size", v.patch_size);
+      v.window_patches = j.value("window_patches", v.window_patches);
+      v.maps = read_f32(j.at("maps"));
+      v.windows = j.at("windows").get<std::vector<int>>();
+      v.query = j.value("query", "mean");
+      v.query_patches = j.value("query_patches", std::vector<int>{});
+      d.vision = std::move(v);
+    }
     attnmap::ViewerOptions options;
     if (desc.contains("options")) {
       const auto& o = desc["options"];

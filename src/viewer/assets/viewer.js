@@ -69,7 +69,8 @@
       const b = meta.layout[name];
       if (!b) return null;
       const n = b.shape.reduce((a, x) => a * x, 1);
-      return b.dtype === 'f32' ? new Float32Array(buffer, b.offset, n) : new Uint8Array(buffer, b.offset, n);
+      if (b.dtype === 'f32') return new Float32Array(buffer, b.offset, n);
+      return b.dtype === 'i32' ? new Int32Array(buffer, b.offset, n) : new Uint8Array(buffer, b.offset, n);
     };
     const L = meta.layers.length, H = meta.heads, S = meta.tokens.length;
     const [MH, MW] = meta.grid;
@@ -266,12 +267,20 @@
 
     function draw() {
       drawMap();
+      drawVision();
       drawChart();
       drawText();
     }
 
     function drawColorbar() {
-      const bar = $('colorbar');
+      paintColorbar($('colorbar'));
+      $('cb-lo').textContent = current ? fmt(range[0]) : '';
+      const over = state.scale === 'shared' ? (meta.video ? ' (all layers, all frames)' : ' (all layers)')
+        : (meta.video ? ' (this layer, all frames)' : ' (this layer)');
+      $('cb-hi').textContent = current ? fmt(range[1]) + over : '';
+    }
+
+    function paintColorbar(bar) {
       const c = bar.getContext('2d');
       const img = c.createImageData(256, 1);
       const lut = LUTS[state.colormap];
@@ -283,10 +292,6 @@
       row1.getContext('2d').putImageData(img, 0, 0);
       c.imageSmoothingEnabled = false;
       c.drawImage(row1, 0, 0, bar.width, bar.height);
-      $('cb-lo').textContent = current ? fmt(range[0]) : '';
-      const over = state.scale === 'shared' ? (meta.video ? ' (all layers, all frames)' : ' (all layers)')
-        : (meta.video ? ' (this layer, all frames)' : ' (this layer)');
-      $('cb-hi').textContent = current ? fmt(range[1]) + over : '';
     }
 
     // ---- hover ----
@@ -478,6 +483,210 @@
       });
     }
 
+    // ---- the vision tower (--vision-blocks; docs/viewer.md, "Vision tower") ----
+    // One map per requested block on the unmerged patch grid (VT x VH x VW patches), drawn over the
+    // same picture as the decoder's map (the current frame of a video), with the main map's colormap,
+    // opacity and scale select (per block and frame, or shared); the query patches outlined; a
+    // windowed block's window borders.
+    const V = meta.vision || null;
+    const vis = { block: 0, current: null, range: [0, 0], bordersDrawn: false };
+    let drawVision = () => {};
+    if (V) {
+      const [VT, VH, VW] = V.grid;
+      const VB = V.blocks.length, VG = VH * VW;
+      // Decoded once: float32 [VB, VT, VH, VW]; each (block, frame) has its own 8-bit scale.
+      const vScale = block('vision_scale'), vU8 = block('vision_maps'), vWin = block('vision_windows');
+      const vMaps = new Float32Array(VB * VT * VG);
+      for (let i = 0; i < VB * VT; i++) {
+        const sc = vScale[i];
+        for (let k = 0; k < VG; k++) vMaps[i * VG + k] = vU8[i * VG + k] * sc;
+      }
+      const mapOf = (b, t) => vMaps.subarray((b * VT + t) * VG, (b * VT + t + 1) * VG);
+      const isQuery = new Uint8Array(VT * VG);
+      for (const k of V.query_patches) isQuery[k] = 1;
+      // The windows a patch can receive attention from in a windowed block: those of the query
+      // patches (a window never spans temporal patches); every window for the query "mean".
+      const queryWindows = new Set();
+      for (let k = 0; k < VT * VG; k++) {
+        if (V.query_patches.length === 0 || isQuery[k]) queryWindows.add(Math.floor(k / VG) + ':' + vWin[k]);
+      }
+      // The tower attends within a temporal patch: a frame without query patches (text-peak on a
+      // video: only the peak's frame has them) receives no attention at all.
+      const queryFrames = new Set(V.query_patches.map((k) => Math.floor(k / VG)));
+      const frameHasQuery = (t) => V.query_patches.length === 0 || queryFrames.has(t);
+      // Per block and frame (each frame's map is its own attention: the tower never attends across
+      // frames), or one range shared by every block and frame.
+      const sharedRange = () => (vis.shared = vis.shared || rangeOf(vMaps, [Infinity, -Infinity]));
+      vis.block = VB - 1;  // like the layers: the deepest requested block first
+      $('vision-panel').hidden = false;
+      document.querySelector('main').classList.add('with-vision');
+      const blockInput = $('vision-block');
+      blockInput.max = String(VB - 1);
+      blockInput.value = String(vis.block);
+      const windowsBox = $('vision-windows');
+      if (!V.attention.includes('window')) windowsBox.parentNode.hidden = true;  // a model without windows
+      const grain = VH + ' x ' + VW + ' patches of ' + V.patch_size + ' px' + (meta.video ? ' per frame' : '');
+      $('vision-caption').textContent = '— the attention each patch receives from the query patches, on the ' + grain +
+        ' (before the 2x2 merge); colormap and opacity as above' + (meta.video ? '; the frame follows the frame slider' : '');
+      const q = document.createDocumentFragment();
+      const nq = V.query_patches.length;
+      const peak = V.query.startsWith('text-peak');
+      const where = peak ? (V.query.startsWith('text-peak:') ? ' under the peak of decoder layer ' + V.query.slice(10) + '\u2019s map'
+        : ' under the peak of the focus layer\u2019s map') : ' in the box';
+      // a box on a video has the same patches in every frame: counted per frame
+      const perFrame = meta.video && queryFrames.size === VT && nq % VT === 0;
+      const count = perFrame ? nq / VT : nq;
+      q.append('Query: ' + (V.query === 'mean' ? 'mean (every patch is a query)' :
+        V.query + ' — ' + count + (count === 1 ? ' patch' : ' patches') + (perFrame ? ' per frame' : '') + where +
+        (meta.video && !perFrame ? ' (' + (queryFrames.size === 1 ? meta.video.labels[[...queryFrames][0]].split(' · ')[0]
+          : queryFrames.size + ' of ' + VT + ' frames') + ')' : '')));
+      if (nq) {
+        const sw = document.createElement('span');
+        sw.className = 'swatch-outline';
+        q.append('. ', sw, 'outlined');
+      }
+      if (V.attention.includes('window')) {
+        const sw = document.createElement('span');
+        sw.className = 'swatch-window';
+        q.append(nq ? '; ' : '. ', sw, 'window borders (' + V.window_patches + 'x' + V.window_patches + ' patches, ' +
+          V.window_patches * V.patch_size + ' px; smaller at the right and bottom edges)');
+      }
+      $('vision-query').append(q);
+
+      const vcanvas = $('vision-map');
+      const vctx = vcanvas.getContext('2d');
+      // the main map's size, so the two compare side by side
+      vcanvas.width = canvas.width;
+      vcanvas.height = canvas.height;
+      vcanvas.style.width = canvas.style.width;
+      const vcells = document.createElement('canvas');
+      vcells.width = VW;
+      vcells.height = VH;
+      const vcellsCtx = vcells.getContext('2d');
+      const frameOf = () => Math.min(state.frame, VT - 1);
+
+      drawVision = function () {
+        const b = vis.block, t = frameOf();
+        const windowed = V.attention[b] === 'window';
+        vis.current = mapOf(b, t);
+        vis.range = state.scale === 'shared' ? sharedRange().slice() : rangeOf(vis.current, [Infinity, -Infinity]);
+        const [lo, hi] = vis.range;
+        const picture = pictures[state.frame];
+        vctx.clearRect(0, 0, vcanvas.width, vcanvas.height);
+        if (picture) vctx.drawImage(picture, 0, 0, vcanvas.width, vcanvas.height);
+        else { vctx.fillStyle = '#808080'; vctx.fillRect(0, 0, vcanvas.width, vcanvas.height); }
+        const lut = LUTS[state.colormap];
+        const img = vcellsCtx.createImageData(VW, VH);
+        for (let i = 0; i < VG; i++) {
+          const f = hi > lo ? (vis.current[i] - lo) / (hi - lo) : 0;
+          const c = Math.max(0, Math.min(255, Math.round(f * 255)));
+          img.data[i * 4] = lut[c * 3];
+          img.data[i * 4 + 1] = lut[c * 3 + 1];
+          img.data[i * 4 + 2] = lut[c * 3 + 2];
+          img.data[i * 4 + 3] = 255;
+        }
+        vcellsCtx.putImageData(img, 0, 0);
+        vctx.save();
+        vctx.globalAlpha = state.opacity;
+        vctx.imageSmoothingEnabled = false;
+        vctx.drawImage(vcells, 0, 0, vcanvas.width, vcanvas.height);
+        vctx.restore();
+        const cw = vcanvas.width / VW, ch = vcanvas.height / VH;
+        // The right and bottom side of each patch k of this frame where differs(k, its neighbour there,
+        // -1 past the grid's edge) holds, as one path.
+        const edges = (differs) => {
+          vctx.beginPath();
+          for (let r = 0; r < VH; r++) {
+            for (let c = 0; c < VW; c++) {
+              const k = t * VG + r * VW + c;
+              if (differs(k, c + 1 < VW ? k + 1 : -1)) {
+                const x = (c + 1) * cw;
+                vctx.moveTo(x, r * ch); vctx.lineTo(x, (r + 1) * ch);
+              }
+              if (differs(k, r + 1 < VH ? k + VW : -1)) {
+                const y = (r + 1) * ch;
+                vctx.moveTo(c * cw, y); vctx.lineTo((c + 1) * cw, y);
+              }
+            }
+          }
+          vctx.stroke();
+        };
+        vis.bordersDrawn = windowed && windowsBox.checked;
+        if (vis.bordersDrawn) {
+          vctx.save();
+          vctx.strokeStyle = 'rgba(255,255,255,0.95)';
+          vctx.lineWidth = Math.max(1, Math.min(2, Math.round(cw / 8)));  // thin: the map shows through
+          edges((k, next) => next >= 0 && vWin[k] !== vWin[next]);
+          vctx.restore();
+        }
+        if (V.query_patches.length) {
+          // The outline of the query patches of this frame: every side of a query patch whose
+          // neighbour (or the grid's edge) is not a query patch.
+          vctx.save();
+          vctx.strokeStyle = '#ff00ff';
+          vctx.lineWidth = Math.max(2, Math.min(4, Math.round(cw / 6)));
+          vctx.lineCap = 'square';
+          const out = (k, n) => isQuery[k] !== (n >= 0 ? isQuery[n] : 0);
+          edges(out);
+          // the grid's top and left edges (edges() draws the right and bottom side of each patch)
+          vctx.beginPath();
+          for (let r = 0; r < VH; r++) if (isQuery[t * VG + r * VW]) { vctx.moveTo(0, r * ch); vctx.lineTo(0, (r + 1) * ch); }
+          for (let c = 0; c < VW; c++) if (isQuery[t * VG + c]) { vctx.moveTo(c * cw, 0); vctx.lineTo((c + 1) * cw, 0); }
+          vctx.stroke();
+          vctx.restore();
+        }
+        const wp = V.window_patches;
+        $('vision-block-label').textContent = 'block ' + V.blocks[b] + ' · ' +
+          (windowed ? 'windowed attention (' + wp + 'x' + wp + '-patch windows)' : 'full attention') +
+          '  (' + (b + 1) + '/' + VB + ')' + (meta.video ? ' · ' + meta.video.labels[t].split(' · ')[0] : '');
+        windowsBox.disabled = !windowed;
+        $('vision-note').hidden = !windowed;
+        const noQuery = $('vision-frame-note');
+        noQuery.hidden = frameHasQuery(t);
+        if (!frameHasQuery(t)) {
+          noQuery.textContent = 'No query patch in this frame (' + meta.video.labels[t].split(' · ')[0] + '): the tower ' +
+            'attends only within a frame, so this frame\u2019s map is zero.';
+        }
+        paintColorbar($('vision-colorbar'));
+        $('vision-cb-lo').textContent = fmt(lo);
+        $('vision-cb-hi').textContent = fmt(hi) + (state.scale === 'shared'
+          ? (meta.video ? ' (all blocks, all frames)' : ' (all blocks)')
+          : (meta.video ? ' (this block, this frame)' : ' (this block)'));
+      };
+
+      blockInput.addEventListener('input', () => { vis.block = +blockInput.value; drawVision(); });
+      windowsBox.addEventListener('change', () => drawVision());
+      const vtip = $('vision-tooltip');
+      vcanvas.addEventListener('mousemove', (event) => {
+        const rect = vcanvas.getBoundingClientRect();
+        const c = Math.floor(((event.clientX - rect.left) / rect.width) * VW);
+        const r = Math.floor(((event.clientY - rect.top) / rect.height) * VH);
+        if (r < 0 || r >= VH || c < 0 || c >= VW) { vtip.hidden = true; return; }
+        const b = vis.block, t = frameOf(), k = t * VG + r * VW + c, v = vis.current[r * VW + c];
+        let text = 'block ' + V.blocks[b] + (meta.video ? ' · t' + t : '') + ' · patch (' + r + ', ' + c + ') · ' + fmt(v);
+        if (V.attention[b] === 'window' && !queryWindows.has(t + ':' + vWin[k])) text += ' (outside the query\u2019s windows)';
+        vtip.textContent = text;
+        Object.assign(vtip.dataset, { block: V.blocks[b], frame: t, row: r, col: c, value: String(v) });
+        vtip.style.left = (event.clientX - rect.left + 12) + 'px';
+        vtip.style.top = (event.clientY - rect.top + 12) + 'px';
+        vtip.hidden = false;
+        const ps = V.patch_size;
+        $('vision-readout').textContent = text + (isQuery[k] ? ', a query patch' : '') + ' — window ' + vWin[k] +
+          ', pixels ' + c * ps + '–' + (c + 1) * ps + ' x ' + r * ps + '–' + (r + 1) * ps + ' of the resized image' +
+          (meta.video ? ', ' + meta.video.labels[t] : '');
+      });
+      vcanvas.addEventListener('mouseleave', () => { vtip.hidden = true; });
+
+      vis.hook = {
+        state: () => ({ blockIndex: vis.block, block: V.blocks[vis.block], attention: V.attention[vis.block],
+          windows: windowsBox.checked, bordersDrawn: vis.bordersDrawn, frame: frameOf(), range: vis.range.slice() }),
+        cellValue: (r, c) => (r >= 0 && r < VH && c >= 0 && c < VW ? vis.current[r * VW + c] : null),
+        currentMap: () => Array.from(vis.current),
+        map: (b, t) => Array.from(mapOf(b, t)),
+        windowId: (t, r, c) => vWin[t * VG + r * VW + c],
+      };
+    }
+
     // ---- wiring ----
     function setLayer(i) {
       state.layer = i;
@@ -497,6 +706,7 @@
       state.frame = t;
       frameInput.value = String(t);
       drawMap();  // the chart and the text matrix do not depend on the frame
+      drawVision();
     }
     frameInput.addEventListener('input', () => setFrame(+frameInput.value));
     let frameTimer = null;
@@ -525,7 +735,9 @@
     // ---- the read-only test hook (docs/viewer.md) ----
     hook.info = { layers: meta.layers.slice(), heads: H, grid: [MH, MW], seq: S, queries: Q, detail: meta.detail,
       notes: meta.notes.slice(), groups: meta.groups.map((g) => g.name), frames: T,
-      frameLabels: meta.video ? meta.video.labels.slice() : [] };
+      frameLabels: meta.video ? meta.video.labels.slice() : [],
+      vision: V ? { blocks: V.blocks.slice(), attention: V.attention.slice(), grid: V.grid.slice(), patchSize: V.patch_size,
+        windowPatches: V.window_patches, query: V.query, queryPatches: V.query_patches.slice() } : null };
     hook.state = () => ({ layerIndex: state.layer, layer: meta.layers[state.layer], head: state.head, query: state.query,
       opacity: state.opacity, colormap: state.colormap, scale: state.scale, range: range.slice(), available: !!current,
       playing: !!timer, frame: state.frame, framePlaying: !!frameTimer });
@@ -534,6 +746,9 @@
     hook.textColumns = () => columns.map((c) => ({ label: c.label, role: c.role, position: c.position }));
     hook.textValue = (q, col) => (textValues ? textValues[q][col] : null);
     hook.layerSummary = () => meta.layer_summary.map((x) => Object.assign({}, x));
+    // The vision tower's section, or null without vision data: state(), cellValue(r, c), currentMap()
+    // (the shown block and frame, decoded), map(blockIndex, t), windowId(t, r, c).
+    hook.vision = V ? vis.hook : null;
 
     draw();
     hook.ready = true;
