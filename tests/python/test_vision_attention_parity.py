@@ -1,6 +1,6 @@
 """Parity of the exported `vision_attention` method (maps inside the vision tower) with transformers.
 
-The oracle is transformers' eager vision attention itself: `eager_attention_forward` is wrapped so
+The oracle is transformers' eager vision attention itself (attnmap_tools.testing.vision_reference): `eager_attention_forward` is wrapped so
 that every probability matrix the eager path computes for a vision block (one call per window or per
 full-attention frame, in transformers' window order) is recorded. The test places those matrices in a
 dense [heads, P, P] matrix, maps it from window order back to the raster order of the patch grid with
@@ -20,11 +20,9 @@ import pathlib
 import pytest
 import torch
 
-import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl as hf_qwen
-import transformers.models.qwen2_vl.modeling_qwen2_vl as hf_qwen2
-from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
-
 from attnmap_tools.testing import hf_reference as R
+from attnmap_tools.testing.vision_reference import (capture_vision_attention, dense_raster_attention, oracle_map,
+                                                     raster_of_window_rows)
 
 ATOL = 1e-5
 
@@ -53,82 +51,6 @@ def _export(work: pathlib.Path, seed: int, family: str, fullatt):
     proc = R.export_checkpoint(ckpt, model_pt)
     assert proc.returncode == 0, proc.stderr
     return ckpt, model_pt
-
-
-def capture_vision_attention(hf, pixel_values, grid_thw):
-    """Per vision block, the list of eager probability matrices [heads, L, L] in the order transformers
-    computes them (segment by segment along its window order)."""
-    visual = hf.model.visual
-    block_of = {id(blk.attn): i for i, blk in enumerate(visual.blocks)}
-    captured = {i: [] for i in range(len(visual.blocks))}
-    hf_module = hf_qwen2 if hf.config.model_type == "qwen2_vl" else hf_qwen
-    original = hf_module.eager_attention_forward
-
-    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
-        if id(module) in block_of:
-            captured[block_of[id(module)]].append(weights[0].detach().clone())
-        return out, weights
-
-    hf_module.eager_attention_forward = recording
-    try:
-        with torch.no_grad():
-            visual(pixel_values, grid_thw)
-    finally:
-        hf_module.eager_attention_forward = original
-    return captured
-
-
-def raster_of_window_rows(hf, grid_thw):
-    """For each row of transformers' window order, its raster patch (image, t, row, col), derived from
-    transformers' own window index and (row, col) position ids."""
-    vcfg = hf.config.vision_config
-    merge = vcfg.spatial_merge_size
-    unit = merge * merge
-    if hf.config.model_type == "qwen2_vl":
-        # No windows: transformers keeps the processor's row order, one segment per frame.
-        window_index = torch.arange(int((grid_thw.prod(-1) // unit).sum()))
-        cu_window = get_vision_cu_seqlens(grid_thw)
-    else:
-        window_index, cu_window = get_vision_window_index(grid_thw, merge, vcfg.window_size, vcfg.patch_size)
-    pos = get_vision_position_ids(grid_thw, merge)  # [P, 2] in the processor's (merge-block) row order
-    raster = []
-    offset = 0
-    row = 0
-    for t, h, w in grid_thw.tolist():
-        for frame in range(t):
-            for _ in range(h * w):
-                r, c = pos[row].tolist()
-                raster.append(offset + frame * h * w + r * w + c)
-                row += 1
-        offset += t * h * w
-    raster = torch.tensor(raster)
-    proc_rows = (window_index.unsqueeze(1) * unit + torch.arange(unit)).reshape(-1)
-    return raster[proc_rows], cu_window.long()
-
-
-def dense_raster_attention(captured_block, raster):
-    """The block's segment matrices placed in one [heads, P, P] matrix in raster order (float64)."""
-    n = raster.numel()
-    heads = captured_block[0].size(0)
-    dense = torch.zeros(heads, n, n, dtype=torch.float64)
-    start = 0
-    for probs in captured_block:
-        length = probs.size(-1)
-        idx = raster[start:start + length]
-        dense[:, idx.unsqueeze(1), idx.unsqueeze(0)] = probs.double()
-        start += length
-    assert start == n
-    return dense
-
-
-def oracle_map(dense, queries, head_reduce):
-    rows = dense[:, queries, :] if len(queries) else dense
-    if head_reduce == "mean":
-        rows = rows.mean(0, keepdim=True)
-    elif head_reduce == "max":
-        rows = rows.amax(0, keepdim=True)
-    return rows.mean(1)
 
 
 def box_patches(grid, t0, r0, c0, r1, c1):

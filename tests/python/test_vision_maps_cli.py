@@ -261,3 +261,28 @@ def test_an_export_without_vision_attention_asks_for_a_re_export(tiny, tmp_path)
     line = proc.stderr.strip()
     assert "\n" not in line and "has no vision_attention" in line and "re-export it: attnmap-export" in line, line
     assert not (out / "attention.json").exists()
+
+
+def test_qwen2_vl_tower_maps_equal_transformers_and_every_block_is_full(tmp_path):
+    """Qwen2-VL's tower has no windows: every block is full attention within its frame."""
+    torch.manual_seed(7)
+    torch.set_num_threads(R.THREADS)
+    ckpt = pathlib.Path(R.make_checkpoint(tmp_path / "ckpt", seed=7, family="qwen2_vl"))
+    model_pt = tmp_path / "qwen2_vl.pt"
+    proc = R.export_checkpoint(ckpt, model_pt)
+    assert proc.returncode == 0, proc.stderr
+    hf = R.load_hf_model(ckpt)
+    path = tmp_path / "image.png"
+    R.synthetic_image(168, 252, seed=70).save(path)
+    inputs = R.build_inputs(R.load_processor(ckpt), [Image.open(path).convert("RGB")], PROMPT)
+    case = {"grid": tuple(inputs["image_grid_thw"][0].tolist()), "size": (168, 252),
+            "dense": V.dense_attention_per_block(hf, inputs["pixel_values"], inputs["image_grid_thw"])}
+    out = tmp_path / "out"
+    run_cli(["--model", model_pt, "--image", path, "--prompt", PROMPT, "--out", out, "--vision-blocks", "all",
+             "--vision-query", "box:20,20,60,50", "--layers", "0", "--no-viewer"])
+    queries = box_patches(case, (20, 20, 60, 50))
+    blocks = list(range(len(hf.model.visual.blocks)))
+    assert_close(np.load(out / "vision_maps.npy"), expected_maps(case, blocks, queries, "mean"), "qwen2_vl")
+    vision = json.loads((out / "attention.json").read_text())["vision"]
+    assert [b["attention"] for b in vision["blocks"]] == ["full"] * len(blocks)
+    assert vision["window_size"] == 0
