@@ -48,20 +48,26 @@ def metadata(model_pt: str) -> dict:
     raise SystemExit(f"forward_bench: '{model_pt}' carries no attnmap metadata; export it with attnmap-export")
 
 
-def ensure_model(args, env) -> None:
-    """The default checkpoint and its export, made once under --work (reused by later runs)."""
-    if args.model and args.checkpoint:
-        return
-    ckpt = DEFAULT_WORK / "rand3b-4l-4v"
-    model = DEFAULT_WORK / "rand3b-4l-4v.pt"
+def random_export(name: str, text_layers: int, vision_layers: int, env) -> tuple:
+    """A Qwen2.5-VL-3B-shaped checkpoint with random weights cut to these depths, and its fp32 export,
+    made once under DEFAULT_WORK (reused by later runs). Returns (checkpoint folder, model file)."""
+    ckpt = DEFAULT_WORK / name
+    model = DEFAULT_WORK / (name + ".pt")
     if not (ckpt / "config.json").is_file():
         subprocess.run([sys.executable, "-m", "attnmap_tools.testing.make_random_checkpoint", "--shape", "3b",
-                        "--text-layers", "4", "--vision-layers", "4", "--dtype", "fp32",
+                        "--text-layers", str(text_layers), "--vision-layers", str(vision_layers), "--dtype", "fp32",
                         "--out-checkpoint", str(ckpt)], check=True, env=env)
     if not model.is_file():
         subprocess.run([sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(ckpt), "--out", str(model),
                         "--dtype", "fp32"], check=True, env=env)
-    args.checkpoint, args.model = str(ckpt), str(model)
+    return str(ckpt), str(model)
+
+
+def ensure_model(args, env) -> None:
+    """The default checkpoint and its export, made once under --work (reused by later runs)."""
+    if args.model and args.checkpoint:
+        return
+    args.checkpoint, args.model = random_export("rand3b-4l-4v", 4, 4, env)
 
 
 def forward_flops(meta: dict, grid_h: int, grid_w: int, seq: int) -> float:

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_common import load_average, machine, run_child  # noqa: E402
-from forward_bench import DEFAULT_WORK  # noqa: E402
+from forward_bench import random_export  # noqa: E402
 from generate_bench import fmt, markdown_table, ratio  # noqa: E402
 
 PROMPT = "What is in the picture?"
@@ -52,16 +51,8 @@ ENGINE_LABELS = {"attnmap-none": "attnmap run --vision-blocks none", "attnmap": 
 
 
 def ensure_model(env) -> dict:
-    ckpt = DEFAULT_WORK / "rand3b-1l-8v"
-    model = DEFAULT_WORK / "rand3b-1l-8v.pt"
-    if not (ckpt / "config.json").is_file():
-        subprocess.run([sys.executable, "-m", "attnmap_tools.testing.make_random_checkpoint", "--shape", "3b",
-                        "--text-layers", "1", "--vision-layers", "8", "--dtype", "fp32",
-                        "--out-checkpoint", str(ckpt)], check=True, env=env)
-    if not model.is_file():
-        subprocess.run([sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(ckpt), "--out", str(model),
-                        "--dtype", "fp32"], check=True, env=env)
-    return {"ckpt": str(ckpt), "pt": str(model)}
+    ckpt, model = random_export("rand3b-1l-8v", 1, 8, env)
+    return {"ckpt": ckpt, "pt": model}
 
 
 def write_image(path: pathlib.Path, side: int) -> None:
