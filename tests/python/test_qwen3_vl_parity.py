@@ -1,0 +1,165 @@
+"""Family qwen3_vl (dense Qwen3-VL): the export's parity with transformers' eager Qwen3-VL (the oracle).
+
+Tiny random checkpoints (two seeds; tied and untied embeddings; the hub's key layout
+model.language_model.* / model.visual.* and the older model.* / visual.*) are exported with
+attnmap-export, the .pt is run in a fresh process and its attention rows, logits, merged image
+features and DeepStack features are compared with Qwen3VLForConditionalGeneration(attn_implementation=
+"eager") fed what the HF Qwen3-VL processor makes of non-square images (one and two per prompt).
+Also: other families' configs (qwen3_vl_moe, qwen3_5) are refused naming the supported ones.
+"""
+import json
+
+import pytest
+import torch
+
+from attnmap_tools.export.config import ConfigError
+from attnmap_tools.export.families import family_for
+from attnmap_tools.testing import hf_reference as R
+from attnmap_tools.testing import qwen3_vl_reference as Q
+from attnmap_tools.testing.positions import get_rope_index
+
+ATOL = 1e-5
+
+SEEDS = {
+    0: {"tied": True, "layout": "hub", "cases": {
+        "wide": ([(200, 300)], "Describe this image."),
+        "two_images": ([(260, 180), (150, 330)], "Compare the two pictures, please."),
+    }},
+    1: {"tied": False, "layout": "legacy", "cases": {
+        "tall": ([(330, 170)], "What is in the picture?"),
+    }},
+}
+
+
+def _calls(seq_len: int, image_rows):
+    everything = list(range(seq_len))
+    some = sorted(set([seq_len - 1, seq_len - 3, 0] + image_rows[:3] + image_rows[-2:]))
+    return [
+        dict(layers=[0, 1, 2, 3], query_positions=everything, head_reduce="keep", mean_queries=False, return_logits=True),
+        dict(layers=[3, 1], query_positions=some, head_reduce="mean", mean_queries=False, return_logits=False),
+        dict(layers=[2, 0], query_positions=some, head_reduce="max", mean_queries=True, return_logits=False,
+             chunk_rows=3),
+    ]
+
+
+@pytest.fixture(scope="module", params=sorted(SEEDS), ids=lambda s: f"seed{s}")
+def seed_run(request, tmp_path_factory):
+    seed = request.param
+    spec = SEEDS[seed]
+    work = tmp_path_factory.mktemp(f"qwen3_vl_seed{seed}")
+    torch.manual_seed(seed)
+    torch.set_num_threads(R.THREADS)
+    # The oracle reads the hub layout; the export reads the layout under test (same seed, same weights).
+    hub = Q.make_checkpoint(work / "hub", seed=seed, tied=spec["tied"], layout="hub")
+    ckpt = hub if spec["layout"] == "hub" else Q.make_checkpoint(work / "ckpt", seed=seed, tied=spec["tied"],
+                                                                 layout=spec["layout"])
+    model_pt = work / "model.pt"
+    proc = R.export_checkpoint(ckpt, model_pt)
+    assert proc.returncode == 0, proc.stderr
+    processor = Q.load_processor(hub)
+    hf = Q.load_hf_model(hub)
+    cases, jobs = {}, []
+    for name, (sizes, text) in spec["cases"].items():
+        images = [R.synthetic_image(h, w, seed=seed * 10 + i) for i, (h, w) in enumerate(sizes)]
+        inputs = R.build_inputs(processor, images, text)
+        positions = R.hf_position_ids(hf, inputs)
+        attentions, logits = R.hf_forward(hf, inputs)
+        ids = inputs["input_ids"][0].tolist()
+        image_rows = [i for i, t in enumerate(ids) if t == hf.config.image_token_id]
+        calls = _calls(len(ids), image_rows)
+        cases[name] = dict(inputs=inputs, positions=positions, attentions=attentions, logits=logits, calls=calls,
+                           features=Q.hf_image_features(hf, inputs), job=len(jobs))
+        jobs.append(R.make_job(inputs, positions, calls))
+    results = R.run_exported(model_pt, jobs, work)
+    for case in cases.values():
+        case["ours"] = results[case["job"]]
+    return dict(seed=seed, cases=cases, hf=hf, model_pt=model_pt, ckpt=ckpt)
+
+
+def test_grids_are_non_square(seed_run):
+    for case in seed_run["cases"].values():
+        for t, h, w in case["inputs"]["image_grid_thw"].tolist():
+            assert t == 1 and h != w
+
+
+def test_positions_are_qwen2_5_s_for_images(seed_run):
+    """Qwen3-VL's get_rope_index gives images the same positions as Qwen2.5-VL's (the C++ port's)."""
+    for name, case in seed_run["cases"].items():
+        ids = case["inputs"]["input_ids"][0].tolist()
+        mine, _ = get_rope_index(ids, case["inputs"]["image_grid_thw"].tolist(),
+                                 seed_run["hf"].config.image_token_id)
+        assert torch.equal(torch.tensor(mine), case["positions"]), name
+
+
+def test_all_layers_all_rows_match_transformers(seed_run):
+    for name, case in seed_run["cases"].items():
+        ours = case["ours"][0]["rows"]
+        assert len(ours) == 4
+        for layer, (theirs, mine) in enumerate(zip(case["attentions"], ours)):
+            assert mine.dtype == torch.float32 and mine.shape == theirs.shape, (name, layer)
+            err = (mine - theirs).abs().max().item()
+            assert err <= ATOL, f"{name} layer {layer}: max |diff| {err:.3g}"
+
+
+def test_logits_and_next_token_match_transformers(seed_run):
+    for name, case in seed_run["cases"].items():
+        mine, theirs = case["ours"][0]["logits"], case["logits"]
+        assert mine.dtype == torch.float32 and mine.shape == theirs.shape
+        err = (mine - theirs).abs().max().item()
+        assert err <= ATOL * max(1.0, theirs.abs().max().item()), f"{name}: {err:.3g}"
+        assert mine.argmax() == theirs.argmax()
+
+
+def test_reductions_and_chunks_match_transformers(seed_run):
+    for name, case in seed_run["cases"].items():
+        for call, result in list(zip(case["calls"], case["ours"]))[1:len(case["calls"])]:
+            rows = torch.tensor(call["query_positions"])
+            for layer, mine in zip(call["layers"], result["rows"]):
+                theirs = R.reduce_rows(case["attentions"][layer], rows, call["head_reduce"], call["mean_queries"])
+                err = (mine - theirs).abs().max().item()
+                assert err <= ATOL, f"{name} layer {layer} {call['head_reduce']}: {err:.3g}"
+
+
+def test_vision_and_deepstack_features_match_transformers(seed_run):
+    module = torch.jit.load(str(seed_run["model_pt"]))
+    for name, case in seed_run["cases"].items():
+        merged, deepstack = case["features"]
+        mine = case["ours"][-1]["vision_features"]
+        assert mine.shape == merged.shape
+        assert (mine - merged).abs().max().item() <= ATOL, name
+        with torch.no_grad():
+            levels = module.deepstack_features(case["inputs"]["pixel_values"], case["inputs"]["image_grid_thw"])
+        assert len(levels) == len(deepstack) == 2
+        for level, (a, b) in enumerate(zip(levels, deepstack)):
+            assert (a - b).abs().max().item() <= ATOL, (name, level)
+
+
+def test_metadata_names_the_family_and_its_preprocessing(seed_run):
+    extra = {"attnmap/metadata.json": ""}
+    torch.jit.load(str(seed_run["model_pt"]), _extra_files=extra)
+    meta = json.loads(extra["attnmap/metadata.json"])
+    assert meta["model_family"] == "qwen3_vl"
+    assert meta["vision"]["patch_size"] == 16 and meta["vision"]["spatial_merge_size"] == 2
+    assert meta["vision"]["deepstack_visual_indexes"] == [0, 2]
+    assert meta["preprocess"]["image_mean"] == [0.5, 0.5, 0.5] and meta["preprocess"]["image_std"] == [0.5, 0.5, 0.5]
+    assert meta["preprocess"]["min_pixels"] == 65536 and meta["preprocess"]["max_pixels"] == 16777216
+    assert meta["chat"] == {"default_system_prompt": "", "default_system_turn": False}
+
+
+def test_video_inputs_are_refused(seed_run):
+    module = torch.jit.load(str(seed_run["model_pt"]))
+    case = next(iter(seed_run["cases"].values()))
+    inputs = {"input_ids": case["inputs"]["input_ids"][0], "pixel_values": case["inputs"]["pixel_values"],
+              "image_grid_thw": case["inputs"]["image_grid_thw"], "position_ids": case["positions"],
+              "pixel_values_videos": torch.zeros(0, 1536), "video_grid_thw": torch.zeros(0, 3, dtype=torch.long)}
+    with pytest.raises(Exception, match="unknown key 'pixel_values_videos'"):
+        module(inputs, [0], torch.tensor([0]), "keep", False, False)
+
+
+@pytest.mark.parametrize("model_type", ["qwen3_vl_moe", "qwen3_5", "qwen3_vl_text"])
+def test_other_qwen3_families_are_refused_naming_the_supported_ones(model_type):
+    with pytest.raises(ConfigError) as err:
+        family_for({"model_type": model_type})
+    message = str(err.value)
+    assert "\n" not in message and model_type in message
+    assert "qwen2_5_vl" in message and "qwen3_vl" in message
