@@ -46,6 +46,8 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
               << " per frame, frames " << v.value("min_frames", 0LL) << "-" << v.value("max_frames", 0LL) << ", fps "
               << opt("fps") << ", tokens_per_second " << opt("tokens_per_second") << " (from "
               << v.value("source", std::string("?")) << "); video token " << m.tokens.video_token_id << "\n";
+  } else if (m.model_family == "qwen3_vl") {
+    std::cout << "video         not supported for model family qwen3_vl yet (images only)\n";
   } else {
     std::cout << "video         not in this export (made before attnmap read videos); re-export for --video\n";
   }

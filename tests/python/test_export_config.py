@@ -86,7 +86,7 @@ def test_unsupported_configs_are_refused(change, message):
 
 @pytest.mark.parametrize("model_type", ["qwen2_vl", "qwen3_vl_moe", None])
 def test_the_family_registry_refuses_other_model_types_naming_the_supported_ones(model_type):
-    with pytest.raises(ConfigError, match=f"model_type {model_type!r}; attnmap supports only qwen2_5_vl$"):
+    with pytest.raises(ConfigError, match=f"model_type {model_type!r}; attnmap supports only qwen2_5_vl, qwen3_vl$"):
         family_for(dict(HUB_3B, model_type=model_type))
 
 

@@ -50,8 +50,10 @@ class Qwen3VLVisionConfig:
     window_size: int = 0
     fullatt_block_indexes: List[int] = dataclasses.field(default_factory=list)
     tokens_per_second: float = 0.0  # unused: no video support yet (the metadata has no "video")
-    norm: str = "layernorm"
-    mlp: str = "gelu"
+    # metadata vision.norm / vision.mlp in the words of the other windowless tower (Qwen2-VL's):
+    # LayerNorm blocks, an fc1/act/fc2 MLP.
+    norm: str = "layer"
+    mlp: str = "fc"
 
 
 @dataclasses.dataclass
