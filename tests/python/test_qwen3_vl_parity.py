@@ -5,7 +5,8 @@ model.language_model.* / model.visual.* and the older model.* / visual.*) are ex
 attnmap-export, the .pt is run in a fresh process and its attention rows, logits, merged image
 features and DeepStack features are compared with Qwen3VLForConditionalGeneration(attn_implementation=
 "eager") fed what the HF Qwen3-VL processor makes of non-square images (one and two per prompt).
-Also: other families' configs (qwen3_vl_moe, qwen3_5) are refused naming the supported ones.
+One prompt also holds an image and a two-frame video (random patch rows, "<t seconds>" text per
+temporal patch): DeepStack onto the image and the video rows. Also: other families' configs (qwen3_vl_moe, qwen3_5) are refused naming the supported ones.
 """
 import json
 
@@ -24,7 +25,7 @@ SEEDS = {
     0: {"tied": True, "layout": "hub", "cases": {
         "wide": ([(200, 300)], "Describe this image."),
         "two_images": ([(260, 180), (150, 330)], "Compare the two pictures, please."),
-    }},
+    }, "video": ((2, 8, 12), "What happens in the video?")},
     1: {"tied": False, "layout": "legacy", "cases": {
         "tall": ([(330, 170)], "What is in the picture?"),
     }},
@@ -70,6 +71,16 @@ def seed_run(request, tmp_path_factory):
         cases[name] = dict(inputs=inputs, positions=positions, attentions=attentions, logits=logits, calls=calls,
                            features=Q.hf_image_features(hf, inputs), job=len(jobs))
         jobs.append(R.make_job(inputs, positions, calls))
+    if "video" in spec:
+        # An image and a two-temporal-patch video in one prompt: DeepStack onto both kinds of rows.
+        grid, text = spec["video"]
+        inputs = Q.image_and_video_inputs(processor, R.synthetic_image(200, 280, seed=seed), grid, text, seed)
+        positions = R.hf_position_ids(hf, inputs)
+        attentions, logits = R.hf_forward(hf, inputs)
+        calls = _calls(inputs["input_ids"].shape[1], [])[:1]
+        cases["image_and_video"] = dict(inputs=inputs, positions=positions, attentions=attentions, logits=logits,
+                                        calls=calls, features=Q.hf_image_features(hf, inputs), job=len(jobs))
+        jobs.append(R.make_job(inputs, positions, calls))
     results = R.run_exported(model_pt, jobs, work)
     for case in cases.values():
         case["ours"] = results[case["job"]]
@@ -85,6 +96,8 @@ def test_grids_are_non_square(seed_run):
 def test_positions_are_qwen2_5_s_for_images(seed_run):
     """Qwen3-VL's get_rope_index gives images the same positions as Qwen2.5-VL's (the C++ port's)."""
     for name, case in seed_run["cases"].items():
+        if "video_grid_thw" in case["inputs"]:
+            continue  # a video's temporal patches are separate grids there (and not ported to C++ yet)
         ids = case["inputs"]["input_ids"][0].tolist()
         mine, _ = get_rope_index(ids, case["inputs"]["image_grid_thw"].tolist(),
                                  seed_run["hf"].config.image_token_id)
@@ -146,14 +159,19 @@ def test_metadata_names_the_family_and_its_preprocessing(seed_run):
     assert meta["chat"] == {"default_system_prompt": "", "default_system_turn": False}
 
 
-def test_video_inputs_are_refused(seed_run):
-    module = torch.jit.load(str(seed_run["model_pt"]))
-    case = next(iter(seed_run["cases"].values()))
-    inputs = {"input_ids": case["inputs"]["input_ids"][0], "pixel_values": case["inputs"]["pixel_values"],
-              "image_grid_thw": case["inputs"]["image_grid_thw"], "position_ids": case["positions"],
-              "pixel_values_videos": torch.zeros(0, 1536), "video_grid_thw": torch.zeros(0, 3, dtype=torch.long)}
-    with pytest.raises(Exception, match="unknown key 'pixel_values_videos'"):
-        module(inputs, [0], torch.tensor([0]), "keep", False, False)
+def test_video_rows_get_their_features(seed_run):
+    if "image_and_video" not in seed_run["cases"]:
+        pytest.skip("this seed has no video case")
+    case = seed_run["cases"]["image_and_video"]
+    video_tokens = int((case["inputs"]["input_ids"] == seed_run["hf"].config.video_token_id).sum())
+    assert video_tokens == 2 * 8 * 12 // 4
+    # Each temporal patch is its own t = 1 grid after its timestamp text: its rows share the time
+    # position p of their start, which is also their first row/column position.
+    rows = (case["inputs"]["input_ids"][0] == seed_run["hf"].config.video_token_id).nonzero().flatten()
+    t, hh = case["positions"][0, rows], case["positions"][1, rows]
+    frames = t.reshape(2, -1)
+    assert all(len(set(f.tolist())) == 1 for f in frames) and frames[0, 0] < frames[1, 0]
+    assert torch.equal(frames[:, 0], hh.reshape(2, -1).min(1).values)
 
 
 @pytest.mark.parametrize("model_type", ["qwen3_vl_moe", "qwen3_5", "qwen3_vl_text"])

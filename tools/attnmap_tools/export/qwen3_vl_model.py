@@ -4,8 +4,13 @@ It is AttnMapQwen2_5_VL with Qwen3-VL's parts: the decoder layers have q/k RMSNo
 (text.py, switched by the config), M-RoPE is interleaved (rope.mrope_interleaved_cos_sin), the vision
 tower is qwen3_vl_vision.py's, and DeepStack adds the tower's intermediate features to the image-pad
 rows of the hidden states after each of the first len(deepstack_visual_indexes) decoder layers (in the
-prompt pass only; decode_step is the parent's, there are no image rows after the prompt). Videos are
-not supported yet: the forward takes images only.
+prompt pass only; decode_step is the parent's, there are no image rows after the prompt).
+
+Videos: the forward takes pixel_values_videos / video_grid_thw as the HF processor makes them (the
+tower attends within each temporal patch; DeepStack goes onto the video rows too, image and video rows
+together as transformers joins them). The prompt around them (a "<t seconds>" text before each temporal
+patch) and the positions (each temporal patch its own grid, get_rope_index) are the caller's; attnmap's
+C++ side does not build them yet, so the metadata has no "video" section.
 """
 from typing import Dict, List, Tuple
 
@@ -13,14 +18,12 @@ import torch
 from torch import nn
 
 from .attn_rows import HEAD_REDUCTIONS
-from .model import INPUT_NAMES, AttnMapQwen2_5_VL, LMHead, TextModel
+from .model import INPUT_NAMES, OPTIONAL_INPUT_NAMES, AttnMapQwen2_5_VL, LMHead, TextModel
 from .qwen3_vl_config import Qwen3VLConfig
 from .qwen3_vl_vision import Qwen3VLVisionTransformer
 
 
 class AttnMapQwen3VL(AttnMapQwen2_5_VL):
-    optional_input_names: List[str]  # empty: TorchScript cannot infer an empty list's type
-
     def __init__(self, cfg: Qwen3VLConfig):
         nn.Module.__init__(self)
         self.visual = Qwen3VLVisionTransformer(cfg.vision)
@@ -36,7 +39,7 @@ class AttnMapQwen3VL(AttnMapQwen2_5_VL):
         self.image_token_id = cfg.image_token_id
         self.video_token_id = cfg.video_token_id
         self.input_names: List[str] = list(INPUT_NAMES)
-        self.optional_input_names: List[str] = []  # no video inputs (yet)
+        self.optional_input_names: List[str] = list(OPTIONAL_INPUT_NAMES)
         self.head_reductions: List[str] = list(HEAD_REDUCTIONS)
 
     @torch.jit.export
@@ -51,26 +54,32 @@ class AttnMapQwen3VL(AttnMapQwen2_5_VL):
         _, deepstack = self.visual(pixel_values, image_grid_thw)
         return deepstack
 
+    def _scatter_with_deepstack(self, h: torch.Tensor, input_ids: torch.Tensor, token_id: int, what: str,
+                                pixel_values: torch.Tensor, grid_thw: torch.Tensor
+                                ) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
+        """The tower's merged features of `pixel_values` written over the `token_id` pads; returns (h,
+        the DeepStack features per level, the pad rows int64 [tokens])."""
+        mask = input_ids == token_id
+        rows = mask.nonzero().reshape(-1)
+        deepstack: List[torch.Tensor] = []
+        if grid_thw.numel() == 0:
+            if rows.numel() != 0:
+                raise RuntimeError("attnmap: input_ids has " + str(rows.numel()) + " " + what + " tokens but no "
+                                   + what + " was given")
+            return h, deepstack, rows
+        feats, deepstack = self.visual(pixel_values, grid_thw)
+        if rows.numel() != feats.size(0):
+            raise RuntimeError("attnmap: " + what + " features and " + what + " tokens do not match: tokens "
+                               + str(rows.numel()) + ", features " + str(feats.size(0)))
+        return h.masked_scatter(mask.unsqueeze(-1), feats.to(h.dtype)), deepstack, rows
+
     def _embed_with_deepstack(self, input_ids: torch.Tensor, pixel_values: torch.Tensor,
                               image_grid_thw: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor], torch.Tensor]:
         """(embeddings [S, hidden] with the image features in the image pads, the deepstack features,
         the image-pad rows int64 [tokens])."""
         input_ids = input_ids.to(self.model.embed_tokens.weight.device)
         h = self.model.embed_tokens(input_ids)
-        mask = input_ids == self.image_token_id
-        rows = mask.nonzero().reshape(-1)
-        deepstack: List[torch.Tensor] = []
-        if image_grid_thw.numel() == 0:
-            if rows.numel() != 0:
-                raise RuntimeError("attnmap: input_ids has " + str(rows.numel()) + " image tokens but no image "
-                                   "was given")
-            return h, deepstack, rows
-        feats, deepstack = self.visual(pixel_values, image_grid_thw)
-        if rows.numel() != feats.size(0):
-            raise RuntimeError("attnmap: image features and image tokens do not match: tokens "
-                               + str(rows.numel()) + ", features " + str(feats.size(0)))
-        h = h.masked_scatter(mask.unsqueeze(-1), feats.to(h.dtype))
-        return h, deepstack, rows
+        return self._scatter_with_deepstack(h, input_ids, self.image_token_id, "image", pixel_values, image_grid_thw)
 
     @torch.jit.export
     def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor,
@@ -88,8 +97,18 @@ class AttnMapQwen3VL(AttnMapQwen2_5_VL):
         input_ids = inputs["input_ids"].to(device)
         position_ids = inputs["position_ids"].to(device)
         query_positions = query_positions.to(device)
-        h, deepstack, image_rows = self._embed_with_deepstack(input_ids, inputs["pixel_values"],
-                                                              inputs["image_grid_thw"])
+        h, deepstack, visual_rows = self._embed_with_deepstack(input_ids, inputs["pixel_values"],
+                                                               inputs["image_grid_thw"])
+        if "video_grid_thw" in inputs:
+            h, video_deepstack, video_rows = self._scatter_with_deepstack(
+                h, input_ids, self.video_token_id, "video", inputs["pixel_values_videos"], inputs["video_grid_thw"])
+            # Image rows, then video rows: each row gets its own level feature added once, as
+            # transformers' joint visual_pos_masks / deepstack_visual_embeds do.
+            if len(deepstack) == 0:
+                deepstack = video_deepstack
+            elif len(video_deepstack) > 0:
+                deepstack = [torch.cat((deepstack[i], video_deepstack[i]), dim=0) for i in range(len(deepstack))]
+            visual_rows = torch.cat((visual_rows, video_rows))
         cos, sin = self._rope(position_ids, h.dtype)
         out: Dict[str, torch.Tensor] = {}
         for i, decoder_layer in enumerate(self.model.layers):
@@ -103,5 +122,5 @@ class AttnMapQwen3VL(AttnMapQwen2_5_VL):
                     out["cache.v." + str(i)] = v.contiguous()
                 # DeepStack: level i of the tower's features onto the image rows, after layer i.
                 if i < len(deepstack):
-                    h = h.index_add(0, image_rows, deepstack[i].to(h.dtype))
+                    h = h.index_add(0, visual_rows, deepstack[i].to(h.dtype))
         return h, out
