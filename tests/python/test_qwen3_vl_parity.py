@@ -81,10 +81,16 @@ def seed_run(request, tmp_path_factory):
         cases["image_and_video"] = dict(inputs=inputs, positions=positions, attentions=attentions, logits=logits,
                                         calls=calls, features=Q.hf_image_features(hf, inputs), job=len(jobs))
         jobs.append(R.make_job(inputs, positions, calls))
+    # The module cast to bf16 (what C++ does for --dtype bf16), on the first case.
+    bf16_case = next(iter(cases))
+    bf16_inputs = cases[bf16_case]["inputs"]
+    bf16_call = dict(layers=[0, 1, 2, 3], query_positions=list(range(bf16_inputs["input_ids"].shape[1])),
+                     head_reduce="keep", mean_queries=False, return_logits=True)
+    jobs.append(R.make_job(bf16_inputs, cases[bf16_case]["positions"], [bf16_call], dtype="bfloat16"))
     results = R.run_exported(model_pt, jobs, work)
     for case in cases.values():
         case["ours"] = results[case["job"]]
-    return dict(seed=seed, cases=cases, hf=hf, model_pt=model_pt, ckpt=ckpt)
+    return dict(seed=seed, cases=cases, hf=hf, model_pt=model_pt, ckpt=ckpt, bf16=(bf16_case, results[-1][0]))
 
 
 def test_grids_are_non_square(seed_run):
@@ -131,6 +137,18 @@ def test_reductions_and_chunks_match_transformers(seed_run):
                 theirs = R.reduce_rows(case["attentions"][layer], rows, call["head_reduce"], call["mean_queries"])
                 err = (mine - theirs).abs().max().item()
                 assert err <= ATOL, f"{name} layer {layer} {call['head_reduce']}: {err:.3g}"
+
+
+def test_bf16_module_runs_close_to_fp32_reference(seed_run):
+    name, result = seed_run["bf16"]
+    case = seed_run["cases"][name]
+    for theirs, mine in zip(case["attentions"], result["rows"]):
+        assert mine.dtype == torch.float32 and torch.isfinite(mine).all()
+        assert torch.allclose(mine.sum(-1), torch.ones(mine.shape[:2]), atol=1e-3)
+        assert (mine - theirs).abs().max().item() < 0.1
+    logits = result["logits"]
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    assert (logits - case["logits"]).abs().max().item() < 0.1 * case["logits"].abs().max().item()
 
 
 def test_vision_and_deepstack_features_match_transformers(seed_run):
@@ -181,3 +199,51 @@ def test_other_qwen3_families_are_refused_naming_the_supported_ones(model_type):
     message = str(err.value)
     assert "\n" not in message and model_type in message
     assert "qwen2_5_vl" in message and "qwen3_vl" in message
+
+
+# config.json as the hub ships Qwen3-VL-4B-Instruct (nested text/vision configs, rope_scaling with the
+# interleaved M-RoPE sections, head_dim 128 on a 2560 width, tied embeddings at the top level).
+HUB_4B = {
+    "model_type": "qwen3_vl", "architectures": ["Qwen3VLForConditionalGeneration"], "tie_word_embeddings": True,
+    "image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652,
+    "vision_end_token_id": 151653,
+    "text_config": {"model_type": "qwen3_vl_text", "hidden_size": 2560, "intermediate_size": 9728,
+                    "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+                    "hidden_act": "silu", "rms_norm_eps": 1e-6, "vocab_size": 151936, "attention_bias": False,
+                    "rope_theta": 5000000, "tie_word_embeddings": True,
+                    "rope_scaling": {"mrope_interleaved": True, "mrope_section": [24, 20, 20], "rope_type": "default"}},
+    "vision_config": {"model_type": "qwen3_vl", "depth": 24, "hidden_size": 1024, "intermediate_size": 4096,
+                      "num_heads": 16, "hidden_act": "gelu_pytorch_tanh", "in_channels": 3, "patch_size": 16,
+                      "spatial_merge_size": 2, "temporal_patch_size": 2, "out_hidden_size": 2560,
+                      "num_position_embeddings": 2304, "deepstack_visual_indexes": [5, 11, 17]},
+}
+
+
+def test_hub_config_is_read():
+    from attnmap_tools.export.qwen3_vl_config import parse_qwen3_vl_config
+
+    cfg = family_for(HUB_4B).read_config(HUB_4B)
+    assert cfg is not None and family_for(HUB_4B).name == "qwen3_vl"
+    cfg = parse_qwen3_vl_config(HUB_4B)
+    t, v = cfg.text, cfg.vision
+    assert (t.head_dim, t.num_attention_heads, t.hidden_size, t.mrope_section) == (128, 32, 2560, [24, 20, 20])
+    assert t.rope_theta == 5000000.0 and t.tie_word_embeddings and not t.attention_bias and t.qk_norm
+    assert (v.depth, v.patch_size, v.deepstack_visual_indexes, v.num_position_embeddings) == (24, 16, [5, 11, 17], 2304)
+    assert v.window_size == 0 and v.fullatt_block_indexes == list(range(24))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"text_config": dict(HUB_4B["text_config"], rope_scaling={"mrope_interleaved": False, "mrope_section": [24, 20, 20]})},
+     "mrope_interleaved=false is not supported"),
+    ({"text_config": dict(HUB_4B["text_config"], hidden_act="gelu")}, "text hidden_act 'gelu' is not supported"),
+    ({"vision_config": dict(HUB_4B["vision_config"], hidden_act="silu")}, "vision hidden_act 'silu' is not supported"),
+    ({"vision_config": dict(HUB_4B["vision_config"], num_position_embeddings=2300)}, "is not a square"),
+    ({"vision_config": dict(HUB_4B["vision_config"], deepstack_visual_indexes=[5, 24])}, "out of range for depth 24"),
+    ({"vision_config": dict(HUB_4B["vision_config"], out_hidden_size=2048)}, "out_hidden_size 2048 != text hidden_size 2560"),
+])
+def test_unsupported_settings_are_refused_in_one_line(change, message):
+    from attnmap_tools.export.qwen3_vl_config import parse_qwen3_vl_config
+
+    with pytest.raises(ConfigError, match=message) as err:
+        parse_qwen3_vl_config(dict(HUB_4B, **change))
+    assert "\n" not in str(err.value)
