@@ -139,3 +139,26 @@ def make_qwen3_vl_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: b
     (out / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR_CONFIG, indent=2))
     (out / "chat_template.json").write_text(json.dumps({"chat_template": QWEN3_VL_CHAT_TEMPLATE}, indent=2))
     return str(out)
+
+
+def main() -> int:
+    """python3 -m attnmap_tools.testing.qwen3_vl_tiny --out-checkpoint DIR [--seed N] [--untied] [--layout legacy]"""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write a tiny random Qwen3-VL checkpoint folder (tests, demos).")
+    ap.add_argument("--out-checkpoint", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--untied", action="store_true", help="separate lm_head instead of tied embeddings")
+    ap.add_argument("--layout", choices=["hub", "legacy"], default="hub", help="safetensors key names")
+    ap.add_argument("--tokenizer-json", default=None,
+                    help="tokenizer.json to copy (default: tests/data/tokenizer/qwen_tokenizer.json.gz)")
+    args = ap.parse_args()
+    out = make_qwen3_vl_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.layout, args.tokenizer_json)
+    print(f"wrote tiny Qwen3-VL checkpoint to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
