@@ -9,15 +9,16 @@ exported on first use under the forward bench's folder. Square images of 448, 89
 
   attnmap             `attnmap run --vision-blocks all --layers 0 --no-predict --no-images --no-viewer`:
                       every block's map of the mean query (the whole command: load, tower, decoder layer 0);
-                      its "own" memory is its peak RSS minus that of the same command with
+                      the maps' extra memory is its peak RSS minus that of the same command with
                       --vision-blocks none (the attnmap-none row)
   transformers eager  the vision tower with attn_implementation="eager" and a wrapper around its
                       eager_attention_forward that reduces each probability matrix to the block's map at
                       once (the thriftiest eager workflow: one block's [heads, L, L] alive at a time)
   transformers sdpa   the vision tower with SDPA and no maps: plain inference, the floor
-                      (both transformers rows: "own" memory is the tower call's peak over the loaded
+                      (both transformers rows: "tower call" memory is the call's peak over the loaded
                       model, VmHWM after resetting it through /proc/self/clear_refs; transformers maps
-                      the safetensors lazily, so its whole-process RSS lacks the untouched embeddings)
+                      the safetensors lazily, so its whole-process RSS lacks the untouched embeddings;
+                      eager's maps' extra memory is its tower call's minus sdpa's)
 
 Every child runs under an address-space cap (--cap-gib, default 20): past it an allocation fails in
 the child ("out of memory") instead of exhausting the machine.
@@ -194,26 +195,32 @@ def main() -> int:
             print(f"  {side}x{side} {engine}: "
                   + (f"{r['forward_s']:.2f} s, peak RSS {r['peak_rss_mib']:.0f} MiB" if r["ok"] else r["status"]),
                   flush=True)
-    for r in rows:  # attnmap's own memory: over the same command without vision maps
-        if r["engine"] == "attnmap" and r.get("ok"):
-            base = next((b for b in rows if b["side"] == r["side"] and b["engine"] == "attnmap-none" and b.get("ok")), None)
-            r["own_mib"] = r["peak_rss_mib"] - base["peak_rss_mib"] if base else None
-    header = ["image", "patches", "merged tokens", "engine", "tower s", "process s", "peak RSS MiB", "own MiB",
-              "own x sdpa", "eager full block [16,P,P] MiB"]
+    # The maps' extra memory over plain inference of the same work: attnmap with vs without
+    # --vision-blocks (same command otherwise); transformers eager's tower call over sdpa's.
+    def find(side, engine):
+        return next((b for b in rows if b["side"] == side and b["engine"] == engine and b.get("ok")), None)
+
+    for r in rows:
+        if not r.get("ok"):
+            continue
+        base = find(r["side"], {"attnmap": "attnmap-none", "eager": "sdpa"}.get(r["engine"], ""))
+        if base and r["engine"] == "attnmap":
+            r["maps_extra_mib"] = r["peak_rss_mib"] - base["peak_rss_mib"]
+        elif base and r["engine"] == "eager":
+            r["maps_extra_mib"] = r["own_mib"] - base["own_mib"]
+    header = ["image", "patches", "merged tokens", "engine", "tower s", "process s", "peak RSS MiB",
+              "tower call MiB", "maps' extra MiB", "eager full block [16,P,P] MiB"]
     lines = []
     for r in rows:
-        base = next((b for b in rows if b["side"] == r["side"] and b["engine"] == "sdpa" and b.get("ok")), None)
         patches = (r["side"] // 14) ** 2
         dense = 16 * patches * patches * 4 / 2 ** 20
+        first = [f"{r['side']}x{r['side']}", fmt(patches, ","), fmt(patches // 4, ","), ENGINE_LABELS[r["engine"]]]
         if not r.get("ok"):
-            lines.append([f"{r['side']}x{r['side']}", fmt(patches, ","), fmt(patches // 4, ","),
-                          ENGINE_LABELS[r["engine"]], r["status"][:60], "-", fmt(r.get("peak_rss_mib"), ",.0f"),
-                          fmt(r.get("own_mib"), ",.0f", " (at failure)"), "-", fmt(dense, ",.0f")])
+            lines.append(first + [r["status"][:60], "-", fmt(r.get("peak_rss_mib"), ",.0f"),
+                                  fmt(r.get("own_mib"), ",.0f", " (at failure)"), "-", fmt(dense, ",.0f")])
             continue
-        lines.append([f"{r['side']}x{r['side']}", fmt(r["patches"], ","), fmt(r["patches"] // 4, ","),
-                      ENGINE_LABELS[r["engine"]], fmt(r["forward_s"]), fmt(r["process_s"], ".1f"),
-                      fmt(r["peak_rss_mib"], ",.0f"), fmt(r.get("own_mib"), ",.0f"),
-                      fmt(ratio(r.get("own_mib"), base and base.get("own_mib")), ".2f", "x"), fmt(dense, ",.0f")])
+        lines.append(first + [fmt(r["forward_s"]), fmt(r["process_s"], ".1f"), fmt(r["peak_rss_mib"], ",.0f"),
+                              fmt(r.get("own_mib"), ",.0f"), fmt(r.get("maps_extra_mib"), ",.0f"), fmt(dense, ",.0f")])
     print()
     print(markdown_table(header, lines, [False, True, True, False] + [True] * 6))
     print(f"\nload average after: {load_average()}")

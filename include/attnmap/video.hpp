@@ -69,7 +69,9 @@ struct VideoParams {
   PreprocessParams pixels;             // patch/merge sizes, mean/std, rescale; min/max_pixels per frame
   VideoSampling sampling;              // the processor's min/max frames; its fps/num_frames when set
   bool sample_by_default = false;      // the processor's do_sample_frames
-  double tokens_per_second = 2;        // vision_config.tokens_per_second
+  // vision_config.tokens_per_second (metadata video.temporal_positions "seconds", Qwen2.5-VL); 0 for
+  // "index" (Qwen2-VL): temporal patch k then sits at position k, whatever the frame rate.
+  double tokens_per_second = 2;
 
   // Throws Error(Model) naming the field for a missing or invalid one, and, for a null object (an
   // export made before attnmap read videos), one line asking to re-export.
@@ -85,8 +87,9 @@ struct PreprocessedVideo {
   int resized_height = 0, resized_width = 0;
   // temporal_patch_size / sampled_fps, as the processor's second_per_grid_ts (stored as float32 there)
   double second_per_grid_t = 0;
-  // tokens_per_second * second_per_grid_t in float32: temporal patch k sits at time position
-  // int(k * time_interval) (transformers' get_vision_position_ids).
+  // tokens_per_second * second_per_grid_t in float32, or 1 when tokens_per_second is 0 (positions
+  // "index", Qwen2-VL): temporal patch k sits at time position int(k * time_interval)
+  // (transformers' get_vision_position_ids).
   float time_interval = 0;
 };
 

@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include <iostream>
+#include <string>
 
 #include "model/device_memory.hpp"
 #include "attnmap/model_file.hpp"
@@ -10,6 +11,42 @@
 
 namespace attnmap::cli {
 namespace {
+
+// The family's parts as the metadata names them (vision.norm / mlp / hidden_act and
+// video.temporal_positions; exports made before those keys are Qwen2.5-VL's: RMSNorm, SwiGLU, seconds).
+std::string family_parts(const ModelMetadata& m) {
+  const nlohmann::json vision = m.raw.value("vision", nlohmann::json::object());
+  const std::string norm = vision.value("norm", std::string("rms")) == "layer" ? "LayerNorm" : "RMSNorm";
+  const std::string act = vision.value("hidden_act", std::string("silu"));
+  const std::string mlp = vision.value("mlp", std::string("swiglu")) == "fc" ? "fc1/" + act + "/fc2 MLP"
+                                                                           : "SwiGLU (" + act + ") MLP";
+  std::string windows = m.vision.window_size > 0 ? "window attention" : "no window attention";
+  // Qwen3-VL: learned position embeddings and DeepStack mergers (vision.deepstack_visual_indexes),
+  // q/k RMSNorm and interleaved M-RoPE in the decoder (text.qk_norm, text.mrope_interleaved).
+  if (vision.contains("deepstack_visual_indexes")) {
+    windows += ", learned position embeddings, DeepStack from blocks " + vision["deepstack_visual_indexes"].dump();
+  }
+  const nlohmann::json text = m.raw.value("text", nlohmann::json::object());
+  std::string decoder = text.value("qk_norm", false) ? "decoder Qwen3 (q/k RMSNorm)" : "decoder Qwen2";
+  decoder += text.value("mrope_interleaved", false) ? " with interleaved M-RoPE" : " with M-RoPE";
+  std::string time = "video positions ";
+  if (!m.video.is_object()) {
+    time += "unknown (no video section)";
+  } else if (m.video.value("temporal_positions", std::string("seconds")) == "index") {
+    time += "by temporal patch";
+  } else {
+    time += "by time (tokens_per_second)";
+  }
+  return m.model_family + ": vision " + norm + ", " + mlp + ", " + windows + "; " + decoder + "; " + time;
+}
+
+// "window 112 px, full attention at [7,15]", or, for a tower without windows (Qwen2-VL), that every
+// block attends within its whole image.
+std::string attention_layout(const VisionConfig& v) {
+  if (v.window_size <= 0) return "no windows (full attention in every block)";
+  return "window " + std::to_string(v.window_size) + " px, full attention at " +
+         nlohmann::json(v.fullatt_block_indexes).dump();
+}
 
 void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool as_json) {
   if (as_json) {
@@ -21,10 +58,10 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
   std::cout << "model         " << path.string() << "\n"
             << "name          " << m.model_name << " (" << m.model_family << ", format v" << m.format_version
             << ", exported as " << m.dtype << ")\n"
+            << "family        " << family_parts(m) << "\n"
             << "vision tower  " << m.vision.depth << " blocks, hidden " << m.vision.hidden_size << ", "
             << m.vision.num_heads << " heads, patch " << m.vision.patch_size << ", merge "
-            << m.vision.spatial_merge_size << ", window " << m.vision.window_size << " px, full attention at "
-            << nlohmann::json(m.vision.fullatt_block_indexes).dump() << "\n"
+            << m.vision.spatial_merge_size << ", " << attention_layout(m.vision) << "\n"
             << "decoder       " << m.text.num_hidden_layers << " layers, hidden " << m.text.hidden_size << ", "
             << m.text.num_attention_heads << " heads, " << m.text.num_key_value_heads << " kv heads, head dim "
             << m.text.head_dim << ", vocab " << m.text.vocab_size << "\n";

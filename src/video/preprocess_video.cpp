@@ -76,9 +76,12 @@ PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const
   out.resized_height = resized_h;
   out.resized_width = resized_w;
   // The processor: second_per_grid_ts = temporal_patch_size / sampled_fps (Python floats), made a
-  // float32 tensor; the model multiplies it by tokens_per_second in float32.
+  // float32 tensor; the model multiplies it by tokens_per_second in float32. tokens_per_second 0
+  // (Qwen2-VL, whose processor makes no second_per_grid_ts): get_rope_index's time_interval 1.
   out.second_per_grid_t = static_cast<double>(T) / sampled_fps;
-  out.time_interval = static_cast<float>(tokens_per_second) * static_cast<float>(out.second_per_grid_t);
+  out.time_interval = tokens_per_second > 0
+                          ? static_cast<float>(tokens_per_second) * static_cast<float>(out.second_per_grid_t)
+                          : 1.0f;
   return out;
 }
 

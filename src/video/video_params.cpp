@@ -40,6 +40,14 @@ VideoParams VideoParams::from_json(const nlohmann::json& video) {
   }
   if (video.contains("num_frames") && !video["num_frames"].is_null()) p.sampling.num_frames = positive_int(video, "num_frames");
   p.sample_by_default = video.value("do_sample_frames", false);
+  // "seconds" (Qwen2.5-VL; exports made before the key existed are all Qwen2.5-VL): temporal patch k at
+  // int(k * tokens_per_second * second_per_grid_t). "index" (Qwen2-VL): at k, tokens_per_second unused.
+  const nlohmann::json temporal = video.value("temporal_positions", nlohmann::json("seconds"));
+  if (temporal == "index") {
+    p.tokens_per_second = 0;
+    return p;
+  }
+  if (temporal != "seconds") bad_field("temporal_positions", "must be \"seconds\" or \"index\"");
   if (!video.contains("tokens_per_second") || !video["tokens_per_second"].is_number() ||
       !(video["tokens_per_second"].get<double>() > 0)) {
     bad_field("tokens_per_second", "must be a positive number");

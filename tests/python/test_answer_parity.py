@@ -1,10 +1,10 @@
 """Greedy generation with a map for every answer token (issue #14, exported half) against transformers.
 
-Tiny random checkpoints (three seeds, tied and untied, with and without the released checkpoints'
-generation_config.json) are exported with attnmap-export and the saved file is loaded with
+Tiny random checkpoints (three Qwen2.5-VL seeds, tied and untied, with and without the released
+checkpoints' generation_config.json, and one Qwen2-VL seed) are exported with attnmap-export and the saved file is loaded with
 torch.jit.load. `attnmap_tools.export.generation.generate_with_maps` (the spec of the C++ loop) drives
 its `prefill` and `decode_step`; the oracle is `generate(do_sample=False, output_attentions=True,
-return_dict_in_generate=True)` of transformers' eager Qwen2.5-VL in float32, fed exactly what the HF
+return_dict_in_generate=True)` of transformers' eager Qwen2.5-VL (Qwen2-VL) in float32, fed exactly what the HF
 processor makes. Checked: the answer ids, the raw logits of every step, and for every step k and
 requested layer the attention row (keep, mean and max over heads) of the position whose logits chose
 answer token k: transformers' attentions[k][layer][0, :, -1, :].
@@ -45,6 +45,11 @@ SEEDS = {
         "cjk_8x3": ((230, 90), "这是什么颜色的？"),
         "emoji_6x9": ((168, 252), "🙂 Count the 🍎 please"),
     }},
+    # Qwen2-VL (family qwen2_vl; oracle Qwen2VLForConditionalGeneration): the same loop over its export.
+    3: {"tied": True, "released": True, "family": "qwen2_vl", "cases": {
+        "latin_6x9": ((168, 252), "Describe this image."),
+        "cjk_4x5": ((100, 130), "这张图片里有什么？请详细描述。"),
+    }},
 }
 
 
@@ -79,7 +84,8 @@ def seed_run(request, tmp_path_factory):
     spec = SEEDS[seed]
     work = tmp_path_factory.mktemp(f"answer_seed{seed}")
     ckpt, pt = R.seeded_export(work, seed, tied=spec["tied"],
-                               generation_config=RELEASED_GENERATION_CONFIG if spec["released"] else None)
+                               generation_config=RELEASED_GENERATION_CONFIG if spec["released"] else None,
+                               family=spec.get("family", "qwen2_5_vl"))
     module, meta = _load_exported(pt)
     gen = meta["generation"]
     processor = R.load_processor(ckpt)

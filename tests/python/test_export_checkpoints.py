@@ -25,7 +25,8 @@ SCHEMA = {
              "intermediate_size", "vocab_size", "rms_norm_eps", "rope_theta", "mrope_section",
              "tie_word_embeddings"],
     "vision": ["depth", "hidden_size", "num_heads", "intermediate_size", "patch_size", "temporal_patch_size",
-               "spatial_merge_size", "window_size", "fullatt_block_indexes", "out_hidden_size", "in_channels"],
+               "spatial_merge_size", "window_size", "fullatt_block_indexes", "out_hidden_size", "in_channels",
+               "norm", "mlp", "hidden_act"],
     "tokens": ["image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id",
                "im_start_token_id", "im_end_token_id", "endoftext_token_id"],
     "chat": ["default_system_prompt"],
@@ -36,7 +37,7 @@ SCHEMA = {
     "generation": ["source", "eos_token_ids", "repetition_penalty", "do_sample", "temperature", "top_p", "top_k"],
     "video": ["patch_size", "temporal_patch_size", "merge_size", "min_pixels", "max_pixels", "image_mean", "image_std",
               "rescale_factor", "resample", "do_convert_rgb", "min_frames", "max_frames", "fps", "num_frames",
-              "do_sample_frames", "source", "tokens_per_second"],
+              "do_sample_frames", "source", "tokens_per_second", "temporal_positions"],
 }
 TOP = ["format", "format_version", "model_family", "model_name", "dtype", "exporter", "text", "vision", "tokens",
        "chat", "preprocess", "parameters", "focus_layer", "generation", "video"]
@@ -208,26 +209,91 @@ def test_forward_rejects_bad_arguments(base):
         module(dict(inputs, attention_mask=torch.ones(3)), [0], torch.tensor([2]), "keep", False, False)
 
 
-@pytest.mark.parametrize("model_type", ["llava", "qwen3_vl_moe"])
+@pytest.mark.parametrize("model_type", ["llava", "qwen3_vl_moe", "qwen3_5"])
 def test_other_model_type_is_refused_naming_the_supported_ones(base, tmp_path, model_type):
     dst = tmp_path / model_type
     dst.mkdir()
     (dst / "config.json").write_text(json.dumps({"model_type": model_type}))
     with pytest.raises(ConfigError) as err:
         exporter.export(str(dst), str(tmp_path / "x.pt"), log=_quiet)
-    assert str(err.value) == f"config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen3_vl"
+    assert str(err.value) == f"config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl, qwen3_vl"
     assert not (tmp_path / "x.pt").exists()
 
 
-def test_unsupported_model_type_is_one_line_from_the_cli(tmp_path):
-    dst = tmp_path / "moe"
+@pytest.mark.parametrize("model_type", ["qwen3_vl_moe", "qwen3_5"])
+def test_unsupported_model_type_is_one_line_from_the_cli(tmp_path, model_type):
+    dst = tmp_path / model_type
     dst.mkdir()
-    (dst / "config.json").write_text(json.dumps({"model_type": "qwen3_vl_moe"}))
+    (dst / "config.json").write_text(json.dumps({"model_type": model_type}))
     proc = subprocess.run([sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(dst),
                            "--out", str(tmp_path / "x.pt")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "export.py: error: config.json has model_type 'qwen3_vl_moe'; attnmap supports only qwen2_5_vl, qwen3_vl"]
+        f"export.py: error: config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl, qwen3_vl"]
+
+
+def test_qwen2_vl_hub_layouts_give_identical_models(tmp_path):
+    """A tiny Qwen2-VL checkpoint as transformers 5 saves it, and the same weights in the released
+    checkpoints' layout (flat config.json with rope_scaling and vision_config in_chans, no hidden_act;
+    model.visual.* / model.language_model.* keys in two shards), export to the same module and metadata;
+    the metadata names the family and its tower. A Qwen2-VL tensor missing is named."""
+    torch.set_num_threads(R.THREADS)
+    ckpt = pathlib.Path(R.make_checkpoint(tmp_path / "ckpt", seed=4, tied=False, family="qwen2_vl"))
+    pt = tmp_path / "saved.pt"
+    meta = exporter.export(str(ckpt), str(pt), "fp32", log=_quiet)
+    assert meta["model_family"] == "qwen2_vl"
+    assert sorted(meta) == sorted(TOP)
+    for section, keys in SCHEMA.items():
+        assert sorted(meta[section]) == sorted(keys), section
+    assert (meta["vision"]["norm"], meta["vision"]["mlp"], meta["vision"]["hidden_act"]) == ("layer", "fc", "quick_gelu")
+    assert meta["vision"]["window_size"] == 0 and meta["vision"]["fullatt_block_indexes"] == [0, 1, 2, 3]
+    assert (meta["video"]["temporal_positions"], meta["video"]["tokens_per_second"]) == ("index", None)
+
+    dst = _copy_without_weights(ckpt, tmp_path / "hub")
+    renamed = {}
+    for key, t in _tensors(ckpt).items():
+        if key.startswith("visual."):
+            key = "model." + key
+        elif key.startswith("model."):
+            key = "model.language_model." + key[len("model."):]
+        renamed[key] = t
+    assert "model.visual.blocks.0.norm1.bias" in renamed and "model.visual.merger.ln_q.bias" in renamed
+    keys = sorted(renamed)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    weight_map = {}
+    for name, part in shards.items():
+        save_file({k: renamed[k].contiguous() for k in part}, str(dst / name))
+        weight_map.update({k: name for k in part})
+    (dst / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    cfg = json.loads((dst / "config.json").read_text())
+    text = cfg.pop("text_config")
+    rope = text.pop("rope_parameters")
+    assert text.pop("model_type") == "qwen2_vl_text"
+    cfg.update(text)
+    cfg["rope_theta"] = rope["rope_theta"]
+    cfg["rope_scaling"] = {"type": "mrope", "mrope_section": rope["mrope_section"]}
+    vision = cfg["vision_config"]
+    vision["in_chans"] = vision.pop("in_channels")
+    assert vision.pop("hidden_act") == "quick_gelu"  # the hub files leave it to the default
+    vision.pop("rope_parameters")
+    vision.pop("model_type")
+    (dst / "config.json").write_text(json.dumps(cfg))
+    pt_hub = tmp_path / "hub.pt"
+    meta_hub = exporter.export(str(dst), str(pt_hub), "fp32", log=_quiet)
+    a, b = _load(pt)[0].state_dict(), _load(pt_hub)[0].state_dict()
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    meta.pop("model_name"), meta_hub.pop("model_name")
+    assert meta == meta_hub
+
+    broken = _copy_without_weights(ckpt, tmp_path / "broken")
+    tensors = _tensors(ckpt)
+    del tensors["visual.blocks.2.norm2.bias"]
+    save_file(tensors, str(broken / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"weights do not match a Qwen2-VL model with this config.json:\n"
+                                              r"  missing tensor visual.blocks.2.norm2.bias \(expected shape \[32\]\)"):
+        exporter.export(str(broken), str(tmp_path / "x.pt"), log=_quiet)
 
 
 def test_missing_and_mismatched_tensors_are_named(base, tmp_path):

@@ -1,11 +1,13 @@
-"""Parity of the exported TorchScript model with transformers' eager Qwen2.5-VL (the oracle).
+"""Parity of the exported TorchScript model with transformers' eager Qwen2.5-VL and Qwen2-VL (the oracles).
 
-Tiny random checkpoints (two seeds, tied and untied embeddings) are exported with attnmap-export,
-the .pt is run in a fresh process, and its attention rows / logits are compared with
-`Qwen2_5_VLForConditionalGeneration(attn_implementation="eager")` fed exactly what the HF processor
-makes. Image sizes cover: windows partial in both directions with a grid larger than one window
-(168x252 -> merged 6x9), a merged height divisible by the window (empty window row dropped), a resize
-by smart_resize, and two images in one prompt.
+Tiny random checkpoints (Qwen2.5-VL: two seeds, tied and untied embeddings; Qwen2-VL: two more) are
+exported with attnmap-export, the .pt is run in a fresh process, and its attention rows / logits are
+compared with `Qwen2_5_VLForConditionalGeneration` / `Qwen2VLForConditionalGeneration`
+(attn_implementation="eager") fed exactly what the family's HF processor makes. Image sizes cover:
+windows partial in both directions with a grid larger than one window (168x252 -> merged 6x9), a merged
+height divisible by the window (empty window row dropped), a resize by smart_resize, and two images in
+one prompt. Qwen2-VL has no windows; its non-square grids check the LayerNorm / fc-MLP tower and the
+merger.
 """
 import pytest
 import torch
@@ -21,6 +23,14 @@ SEEDS = {
     }},
     1: {"tied": False, "cases": {
         "resized_4x5": ([(100, 130)], "What is in the picture?"),
+        "tall_8x3": ([(230, 90)], "Where is the brightest part?"),
+    }},
+    # Qwen2-VL (family qwen2_vl): its own tower, the same decoder.
+    2: {"tied": True, "family": "qwen2_vl", "cases": {
+        "wide_6x9": ([(168, 252)], "Describe this image."),
+        "two_images": ([(230, 90), (100, 130)], "Compare the two pictures, please."),
+    }},
+    3: {"tied": False, "family": "qwen2_vl", "cases": {
         "tall_8x3": ([(230, 90)], "Where is the brightest part?"),
     }},
 }
@@ -46,9 +56,11 @@ def seed_run(request, tmp_path_factory):
     seed = request.param
     spec = SEEDS[seed]
     work = tmp_path_factory.mktemp(f"parity_seed{seed}")
-    ckpt, model_pt = R.seeded_export(work, seed, tied=spec["tied"])
+    family = spec.get("family", "qwen2_5_vl")
+    ckpt, model_pt = R.seeded_export(work, seed, tied=spec["tied"], family=family)
     processor = R.load_processor(ckpt)
     hf = R.load_hf_model(ckpt)
+    assert hf.config.model_type == family
     image_token = hf.config.image_token_id
     cases, jobs = {}, []
     for name, (sizes, text) in spec["cases"].items():
@@ -66,10 +78,19 @@ def seed_run(request, tmp_path_factory):
     bf16_call = dict(layers=[0, 1, 2, 3], query_positions=list(range(len(cases[bf16_case]["inputs"]["input_ids"][0]))),
                      head_reduce="keep", mean_queries=False, return_logits=True)
     jobs.append(R.make_job(cases[bf16_case]["inputs"], cases[bf16_case]["positions"], [bf16_call], dtype="bfloat16"))
+    # transformers' own bf16 run of the same case: the yardstick of how far bf16 rounding moves these
+    # random models' attention (it is chaotic: about 0.1 on the deeper layers).
+    import copy
+
+    hf_bf16 = copy.deepcopy(hf).to(torch.bfloat16)
+    bf16_inputs = dict(cases[bf16_case]["inputs"], pixel_values=cases[bf16_case]["inputs"]["pixel_values"].to(torch.bfloat16))
+    hf_bf16_attentions, _ = R.hf_forward(hf_bf16, bf16_inputs)
+    del hf_bf16
     results = R.run_exported(model_pt, jobs, work)
     for case in cases.values():
         case["ours"] = results[case["job"]]
-    return dict(seed=seed, cases=cases, hf=hf, bf16=(bf16_case, results[-1][0]), ckpt=ckpt)
+    return dict(seed=seed, family=family, cases=cases, hf=hf, bf16=(bf16_case, results[-1][0]), ckpt=ckpt,
+                model=model_pt, hf_bf16_attentions=hf_bf16_attentions)
 
 
 def _each_case(seed_run):
@@ -84,8 +105,30 @@ def test_grids_cover_partial_and_multi_window_layouts(seed_run):
     merged = [(h // 2, w // 2) for _, h, w in grids]
     # Every image has at least one partial window (merged side not a multiple of the 4-token window).
     assert all(mh % 4 or mw % 4 for mh, mw in merged), merged
-    if seed_run["seed"] == 0:
-        assert (6, 9) in merged  # larger than one window in both directions
+    if seed_run["seed"] in (0, 2):
+        assert (6, 9) in merged  # larger than one window in both directions (Qwen2.5-VL)
+
+
+def test_export_names_the_family_and_its_tower(seed_run):
+    """metadata.model_family is config.json's model_type; Qwen2-VL's tower has no windows (every block
+    full), LayerNorms and an fc1/quick_gelu/fc2 MLP, and its videos' positions are not time-scaled."""
+    import json
+
+    extra = {"attnmap/metadata.json": ""}
+    torch.jit.load(str(seed_run["model"]), map_location="cpu", _extra_files=extra)
+    meta = json.loads(extra["attnmap/metadata.json"])
+    vision = meta["vision"]
+    assert meta["model_family"] == seed_run["family"]
+    if seed_run["family"] == "qwen2_vl":
+        vcfg = seed_run["hf"].config.vision_config
+        assert (vision["norm"], vision["mlp"], vision["hidden_act"]) == ("layer", "fc", "quick_gelu")
+        assert vision["window_size"] == 0 and vision["fullatt_block_indexes"] == list(range(vcfg.depth))
+        assert (vision["hidden_size"], vision["out_hidden_size"]) == (vcfg.embed_dim, vcfg.hidden_size)
+        assert vision["intermediate_size"] == vcfg.embed_dim * vcfg.mlp_ratio
+        assert (meta["video"]["temporal_positions"], meta["video"]["tokens_per_second"]) == ("index", None)
+    else:
+        assert (vision["norm"], vision["mlp"], vision["hidden_act"]) == ("rms", "swiglu", "silu")
+        assert meta["video"]["temporal_positions"] == "seconds" and meta["video"]["tokens_per_second"] == 2.0
 
 
 def test_all_layers_all_rows_match_transformers(seed_run):
@@ -144,12 +187,19 @@ def test_attention_is_not_trivial(seed_run):
 
 
 def test_bf16_module_runs_close_to_fp32_reference(seed_run):
+    """Our bf16 module stays about as close to the fp32 oracle as transformers' own bf16 run does: its
+    worst attention deviation over the layers is within 0.1, or within twice transformers' worst bf16
+    deviation where that alone is larger (bf16 rounding moves these random models' deeper layers by
+    ~0.1, differently for every implementation: one layer alone is noise)."""
     name, result = seed_run["bf16"]
     case = seed_run["cases"][name]
-    for theirs, mine in zip(case["attentions"], result["rows"]):
+    worst, yardstick = 0.0, 0.0
+    for theirs, mine, hf_bf16 in zip(case["attentions"], result["rows"], seed_run["hf_bf16_attentions"]):
         assert mine.dtype == torch.float32 and torch.isfinite(mine).all()
         assert torch.allclose(mine.sum(-1), torch.ones(mine.shape[:2]), atol=1e-3)
-        assert (mine - theirs).abs().max().item() < 0.1
+        worst = max(worst, (mine - theirs).abs().max().item())
+        yardstick = max(yardstick, (hf_bf16 - theirs).abs().max().item())
+    assert worst < max(0.1, 2 * yardstick), (worst, yardstick)
     logits = result["logits"]
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
     scale = case["logits"].abs().max().item()

@@ -69,6 +69,8 @@ def tiny(tmp_path_factory):
 def test_info_names_the_family(tiny):
     out = run_cli("--model", tiny["model"], command="info").stdout
     assert "(qwen3_vl, format v2" in out
+    assert ("family        qwen3_vl: vision LayerNorm, fc1/gelu_pytorch_tanh/fc2 MLP, no window attention, learned "
+            "position embeddings, DeepStack from blocks [0,2]; decoder Qwen3 (q/k RMSNorm) with interleaved M-RoPE") in out
     assert "video         not supported for model family qwen3_vl yet" in out
 
 

@@ -1,5 +1,7 @@
 """attnmap run against transformers: the raw maps equal the same reduction of transformers' eager
-attentions (output_attentions=True), and the model inputs equal what the HF processor makes."""
+attentions (output_attentions=True), and the model inputs equal what the HF processor makes. Every
+test runs on a tiny Qwen2.5-VL export and on a tiny Qwen2-VL one (family qwen2_vl, its own processor
+and model class as the oracle)."""
 import json
 import os
 import pathlib
@@ -17,10 +19,13 @@ PROMPT = "Where is the red door? Describe it."
 SIZES = [(140, 196), (252, 168)]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, tiny_model):
-    work = tmp_path_factory.mktemp("run_parity")
-    ckpt, model_pt = tiny_model["checkpoint"], tiny_model["model"]
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen2_vl"])
+def tiny(request, tmp_path_factory, tiny_model):
+    work = tmp_path_factory.mktemp(f"run_parity_{request.param}")
+    if request.param == "qwen2_5_vl":
+        ckpt, model_pt = tiny_model["checkpoint"], tiny_model["model"]
+    else:
+        ckpt, model_pt = ref.seeded_export(work / "export", 12, tied=False, family=request.param)
     processor = ref.load_processor(ckpt)
     hf_model = ref.load_hf_model(ckpt)
     cases = []
@@ -33,7 +38,9 @@ def tiny(tmp_path_factory, tiny_model):
         attentions, logits = ref.hf_forward(hf_model, inputs)
         cases.append({"image": image_path, "inputs": inputs, "attentions": attentions, "logits": logits,
                       "positions": ref.hf_position_ids(hf_model, inputs)})
-    return {"work": work, "model": model_pt, "cases": cases, "processor": processor, "config": hf_model.config}
+    assert hf_model.config.model_type == request.param
+    return {"work": work, "model": model_pt, "cases": cases, "processor": processor, "config": hf_model.config,
+            "family": request.param}
 
 
 def run_cli(args, check=True):
@@ -99,8 +106,15 @@ def test_inputs_equal_hf_processor(tiny, case_index, tmp_path):
     np.testing.assert_array_equal(np.load(dump / "position_ids.npy"), case["positions"].numpy())
 
 
+# The query rows are family-independent C++ (checked on Qwen2.5-VL); Qwen2-VL's maps are checked for
+# these two (CI time).
+QWEN2_VL_QUERIES = ("prompt", "3,7,-1")
+
+
 @pytest.mark.parametrize("query", ["prompt", "last", "all", "3,7,-1", "word:door"])
 def test_maps_equal_transformers_for_each_query(tiny, query, tmp_path):
+    if tiny["family"] == "qwen2_vl" and query not in QWEN2_VL_QUERIES:
+        pytest.skip("query selection is family-independent: checked on the Qwen2.5-VL export")
     for k, case in enumerate(tiny["cases"]):
         out = tmp_path / f"out{k}"
         run_cli(["--model", tiny["model"], "--image", case["image"], "--prompt", PROMPT, "--out", out,
@@ -132,3 +146,18 @@ def test_prediction_is_transformers_greedy_token(tiny, tmp_path):
     assert doc["prediction"]["token_id"] == int(case["logits"].argmax())
     expected_p = torch.softmax(case["logits"].double(), 0).max().item()
     assert abs(doc["prediction"]["probability"] - expected_p) < 1e-4
+
+
+def test_info_names_the_family_and_its_parts(tiny):
+    proc = subprocess.run([BIN, "info", "--model", str(tiny["model"])], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line[:14].strip(): line[14:] for line in proc.stdout.splitlines()}
+    assert f"({tiny['family']}, format v2" in lines["name"]
+    if tiny["family"] == "qwen2_vl":
+        assert lines["family"] == ("qwen2_vl: vision LayerNorm, fc1/quick_gelu/fc2 MLP, no window attention; "
+                                   "decoder Qwen2 with M-RoPE; video positions by temporal patch")
+        assert lines["vision tower"].endswith("no windows (full attention in every block)")
+    else:
+        assert lines["family"] == ("qwen2_5_vl: vision RMSNorm, SwiGLU (silu) MLP, window attention; "
+                                   "decoder Qwen2 with M-RoPE; video positions by time (tokens_per_second)")
+        assert lines["vision tower"].endswith("window 112 px, full attention at [1,3]")

@@ -2,7 +2,9 @@
 clip (--video, sampled by --fps / --num-frames) go through the HF processor's video path
 (Qwen2VLVideoProcessor, torchvision backend) and the eager model; the C++ inputs (ids,
 pixel_values_videos, video_grid_thw, M-RoPE positions with their time axis) and every layer's 4-D map
-[layers, t, h, w] must equal them (maps within 1e-5, fp32)."""
+[layers, t, h, w] must equal them (maps within 1e-5, fp32). A Qwen2-VL export (family qwen2_vl, whose
+temporal positions are the temporal patch index, not time-scaled) is checked on the frame cases against
+Qwen2VLProcessor and Qwen2VLForConditionalGeneration."""
 # transformers decides at import whether torchvision exists: the shim comes first (torchvision_shim.py).
 from attnmap_tools.testing.torchvision_shim import import_torchvision
 
@@ -93,8 +95,29 @@ def tiny(request, tmp_path_factory):
             "hf": ref.load_hf_model(ckpt)}
 
 
+@pytest.fixture(scope="module")
+def tiny_qwen2_vl(tmp_path_factory):
+    work = tmp_path_factory.mktemp("video_parity_qwen2_vl")
+    ckpt, model_pt = ref.seeded_export(work, seed=6, family="qwen2_vl")
+    return {"work": work, "ckpt": ckpt, "model": model_pt, "processor": ref.load_video_processor(ckpt),
+            "hf": ref.load_hf_model(ckpt), "family": "qwen2_vl"}
+
+
 @pytest.mark.parametrize("count,height,width", FRAME_CASES)
 def test_frames_match_transformers(tiny, count, height, width):
+    _check_frames(tiny, count, height, width)
+
+
+@pytest.mark.parametrize("count,height,width", FRAME_CASES)
+def test_qwen2_vl_frames_match_transformers(tiny_qwen2_vl, count, height, width):
+    """Qwen2-VL: the processor makes no second_per_grid_ts and temporal patch k sits at time position k
+    (at 24 fps Qwen2.5-VL's would be int(k * 2 * 2/24): 0, 0, 0); everything else as Qwen2.5-VL."""
+    record = _check_frames(tiny_qwen2_vl, count, height, width)
+    assert record["video"]["time_interval"] == 1.0
+    assert [p["time_position"] for p in record["video"]["temporal_patches"]] == list(range(3 if count == 5 else 2))
+
+
+def _check_frames(tiny, count, height, width):
     work = tiny["work"] / f"frames_{count}_{height}x{width}"
     frames_dir = work / "frames"
     frames_dir.mkdir(parents=True)
@@ -106,7 +129,10 @@ def test_frames_match_transformers(tiny, count, height, width):
              "--dump-inputs", dump, "--layers", "all", "--no-viewer"])
     # transformers: a frame list is taken whole, at its 24 fps default.
     inputs = ref.build_video_inputs(tiny["processor"], frames, PROMPT)
-    assert inputs["second_per_grid_ts"].tolist() == pytest.approx([2 / 24])
+    if tiny.get("family") == "qwen2_vl":
+        assert "second_per_grid_ts" not in inputs
+    else:
+        assert inputs["second_per_grid_ts"].tolist() == pytest.approx([2 / 24])
     record = check_run(out, dump, inputs, tiny["hf"])
     video = record["video"]
     assert video["source"] == "frames" and video["frame_indices"] == list(range(count))
@@ -119,6 +145,7 @@ def test_frames_match_transformers(tiny, count, height, width):
         with Image.open(out / f"layer_{layer:02d}.gif") as gif:  # one animation frame per temporal patch
             assert gif.n_frames == t and gif.info["loop"] == 0
             assert gif.info["duration"] == max(100, round(1000 * video["second_per_grid_t"]))
+    return record
 
 
 def test_frames_bad_input_is_one_line(tiny):

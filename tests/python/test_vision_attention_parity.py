@@ -1,6 +1,6 @@
 """Parity of the exported `vision_attention` method (maps inside the vision tower) with transformers.
 
-The oracle is transformers' eager vision attention itself: `eager_attention_forward` is wrapped so
+The oracle is transformers' eager vision attention itself (attnmap_tools.testing.vision_reference): `eager_attention_forward` is wrapped so
 that every probability matrix the eager path computes for a vision block (one call per window or per
 full-attention frame, in transformers' window order) is recorded. The test places those matrices in a
 dense [heads, P, P] matrix, maps it from window order back to the raster order of the patch grid with
@@ -10,7 +10,9 @@ reduces them in float64; the exported method must agree within 1e-5 (fp32).
 Tiny random checkpoints with full-attention blocks at non-default indexes (the tiny default is [1, 3]),
 images whose merged grids have partial windows (6x9: both directions and more than one window; 8x3:
 a height divisible by the window, so transformers' empty window row is dropped; 4x5), and a two-frame
-grid (full attention per temporal patch).
+grid (full attention per temporal patch). A Qwen2-VL checkpoint (family qwen2_vl: no windows, every
+block attends within its frame; its "vision.windows" number the frames) on non-square images and the
+two-frame grid, against transformers' Qwen2-VL eager vision attention.
 """
 import json
 import pathlib
@@ -18,104 +20,37 @@ import pathlib
 import pytest
 import torch
 
-import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl as hf_qwen
-from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
-
 from attnmap_tools.testing import hf_reference as R
+from attnmap_tools.testing.vision_reference import (capture_vision_attention, dense_raster_attention, oracle_map,
+                                                     raster_of_window_rows)
 
 ATOL = 1e-5
 
-# seed -> (vision fullatt_block_indexes, image sizes (H, W) in pixels)
+# seed -> (family, vision fullatt_block_indexes, image sizes (H, W) in pixels). Qwen2-VL has no
+# windows: every block is a full-attention block.
 SEEDS = {
-    0: ([2], [(168, 252), (230, 90)]),
-    1: ([0, 3], [(100, 130), (168, 252)]),
+    0: ("qwen2_5_vl", [2], [(168, 252), (230, 90)]),
+    1: ("qwen2_5_vl", [0, 3], [(100, 130), (168, 252)]),
+    2: ("qwen2_vl", [0, 1, 2, 3], [(168, 252), (100, 130)]),
 }
 VIDEO_GRID = (2, 12, 16)  # two temporal patches, merged 6x8
 
 
-def _export(work: pathlib.Path, seed: int, fullatt):
-    """A tiny checkpoint whose config.json names other full-attention blocks, exported by the real CLI."""
+def _export(work: pathlib.Path, seed: int, family: str, fullatt):
+    """A tiny checkpoint whose config.json names other full-attention blocks (Qwen2.5-VL), exported by
+    the real CLI."""
     torch.manual_seed(seed)
     torch.set_num_threads(R.THREADS)
-    ckpt = pathlib.Path(R.make_checkpoint(work / "ckpt", seed=seed))
-    cfg_path = ckpt / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["vision_config"]["fullatt_block_indexes"] = list(fullatt)
-    cfg_path.write_text(json.dumps(cfg, indent=2))
+    ckpt = pathlib.Path(R.make_checkpoint(work / "ckpt", seed=seed, family=family))
+    if family == "qwen2_5_vl":
+        cfg_path = ckpt / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        cfg["vision_config"]["fullatt_block_indexes"] = list(fullatt)
+        cfg_path.write_text(json.dumps(cfg, indent=2))
     model_pt = work / "model.pt"
     proc = R.export_checkpoint(ckpt, model_pt)
     assert proc.returncode == 0, proc.stderr
     return ckpt, model_pt
-
-
-def capture_vision_attention(hf, pixel_values, grid_thw):
-    """Per vision block, the list of eager probability matrices [heads, L, L] in the order transformers
-    computes them (segment by segment along its window order)."""
-    visual = hf.model.visual
-    block_of = {id(blk.attn): i for i, blk in enumerate(visual.blocks)}
-    captured = {i: [] for i in range(len(visual.blocks))}
-    original = hf_qwen.eager_attention_forward
-
-    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
-        if id(module) in block_of:
-            captured[block_of[id(module)]].append(weights[0].detach().clone())
-        return out, weights
-
-    hf_qwen.eager_attention_forward = recording
-    try:
-        with torch.no_grad():
-            visual(pixel_values, grid_thw)
-    finally:
-        hf_qwen.eager_attention_forward = original
-    return captured
-
-
-def raster_of_window_rows(hf, grid_thw):
-    """For each row of transformers' window order, its raster patch (image, t, row, col), derived from
-    transformers' own window index and (row, col) position ids."""
-    vcfg = hf.config.vision_config
-    merge = vcfg.spatial_merge_size
-    unit = merge * merge
-    window_index, cu_window = get_vision_window_index(grid_thw, merge, vcfg.window_size, vcfg.patch_size)
-    pos = get_vision_position_ids(grid_thw, merge)  # [P, 2] in the processor's (merge-block) row order
-    raster = []
-    offset = 0
-    row = 0
-    for t, h, w in grid_thw.tolist():
-        for frame in range(t):
-            for _ in range(h * w):
-                r, c = pos[row].tolist()
-                raster.append(offset + frame * h * w + r * w + c)
-                row += 1
-        offset += t * h * w
-    raster = torch.tensor(raster)
-    proc_rows = (window_index.unsqueeze(1) * unit + torch.arange(unit)).reshape(-1)
-    return raster[proc_rows], cu_window.long()
-
-
-def dense_raster_attention(captured_block, raster):
-    """The block's segment matrices placed in one [heads, P, P] matrix in raster order (float64)."""
-    n = raster.numel()
-    heads = captured_block[0].size(0)
-    dense = torch.zeros(heads, n, n, dtype=torch.float64)
-    start = 0
-    for probs in captured_block:
-        length = probs.size(-1)
-        idx = raster[start:start + length]
-        dense[:, idx.unsqueeze(1), idx.unsqueeze(0)] = probs.double()
-        start += length
-    assert start == n
-    return dense
-
-
-def oracle_map(dense, queries, head_reduce):
-    rows = dense[:, queries, :] if len(queries) else dense
-    if head_reduce == "mean":
-        rows = rows.mean(0, keepdim=True)
-    elif head_reduce == "max":
-        rows = rows.amax(0, keepdim=True)
-    return rows.mean(1)
 
 
 def box_patches(grid, t0, r0, c0, r1, c1):
@@ -138,11 +73,13 @@ def _cases(processor, seed, sizes):
 @pytest.fixture(scope="module", params=sorted(SEEDS), ids=lambda s: f"seed{s}")
 def seed_run(request, tmp_path_factory):
     seed = request.param
-    fullatt, sizes = SEEDS[seed]
+    family, fullatt, sizes = SEEDS[seed]
     work = tmp_path_factory.mktemp(f"vision_attn_seed{seed}")
-    ckpt, model_pt = _export(work, seed, fullatt)
+    ckpt, model_pt = _export(work, seed, family, fullatt)
     hf = R.load_hf_model(ckpt)
-    assert list(hf.config.vision_config.fullatt_block_indexes) == fullatt
+    assert hf.config.model_type == family
+    if family == "qwen2_5_vl":
+        assert list(hf.config.vision_config.fullatt_block_indexes) == fullatt
     processor = R.load_processor(ckpt)
     module = torch.jit.load(str(model_pt), map_location="cpu")
     cases = {}
@@ -155,7 +92,7 @@ def seed_run(request, tmp_path_factory):
             features = hf.model.get_image_features(pixel_values, grid_thw).pooler_output
         cases[name] = dict(pixel_values=pixel_values, grid_thw=grid_thw, dense=dense, raster=raster,
                            cu_window=cu_window, segments=segments, features=torch.cat(features).float())
-    return dict(seed=seed, fullatt=fullatt, hf=hf, module=module, cases=cases)
+    return dict(seed=seed, family=family, fullatt=fullatt, hf=hf, module=module, cases=cases)
 
 
 def _calls(grid):
@@ -200,7 +137,10 @@ def test_cases_cover_partial_windows_and_both_block_kinds(seed_run):
         frames = int(case["grid_thw"][:, 0].sum())
         for b, count in case["segments"].items():
             assert count == (frames if b in seed_run["fullatt"] else windows), (name, b)
-        assert windows > frames  # windowed blocks really differ from full ones here
+        if seed_run["family"] == "qwen2_vl":
+            assert windows == frames  # no windows: each frame is one segment of every block
+        else:
+            assert windows > frames  # windowed blocks really differ from full ones here
 
 
 def test_vision_features_still_match_transformers(seed_run):

@@ -229,3 +229,60 @@ def test_bad_vision_options_fail_with_one_line(tiny, tmp_path, args, code, words
     for word in words:
         assert word in lines[0], (word, lines[0])
     assert not (out / "attention.json").exists() and not (out / "vision_maps.npy").exists()
+
+
+def test_an_export_without_vision_attention_asks_for_a_re_export(tiny, tmp_path):
+    """An export made before vision maps: the same forward, but no vision_attention method."""
+    from typing import Dict, List
+
+    extra = {"attnmap/metadata.json": "", "attnmap/tokenizer.json": ""}
+    inner = torch.jit.load(str(tiny["model"]), map_location="cpu", _extra_files=extra)
+
+    class Older(torch.nn.Module):
+        def __init__(self, inner_module):
+            super().__init__()
+            self.inner = inner_module
+
+        def forward(self, inputs: Dict[str, torch.Tensor], layers: List[int], query_positions: torch.Tensor,
+                    head_reduce: str, mean_queries: bool, return_logits: bool) -> Dict[str, torch.Tensor]:
+            return self.inner(inputs, layers, query_positions, head_reduce, mean_queries, return_logits)
+
+    older = tmp_path / "older.pt"
+    torch.jit.save(torch.jit.script(Older(inner)), str(older), _extra_files=extra)
+    case = tiny["cases"][0]
+    base = [BIN, "-q", "run", "--device", "cpu", "--model", str(older), "--image", str(case["image"]), "--prompt",
+            PROMPT, "--layers", "0"]
+    plain = subprocess.run(base + ["--out", str(tmp_path / "plain")], capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stderr  # the decoder maps still work
+    out = tmp_path / "out"
+    proc = subprocess.run(base + ["--out", str(out), "--vision-blocks", "all"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 4, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "has no vision_attention" in line and "re-export it: attnmap-export" in line, line
+    assert not (out / "attention.json").exists()
+
+
+def test_qwen2_vl_tower_maps_equal_transformers_and_every_block_is_full(tmp_path):
+    """Qwen2-VL's tower has no windows: every block is full attention within its frame."""
+    torch.manual_seed(7)
+    torch.set_num_threads(R.THREADS)
+    ckpt = pathlib.Path(R.make_checkpoint(tmp_path / "ckpt", seed=7, family="qwen2_vl"))
+    model_pt = tmp_path / "qwen2_vl.pt"
+    proc = R.export_checkpoint(ckpt, model_pt)
+    assert proc.returncode == 0, proc.stderr
+    hf = R.load_hf_model(ckpt)
+    path = tmp_path / "image.png"
+    R.synthetic_image(168, 252, seed=70).save(path)
+    inputs = R.build_inputs(R.load_processor(ckpt), [Image.open(path).convert("RGB")], PROMPT)
+    case = {"grid": tuple(inputs["image_grid_thw"][0].tolist()), "size": (168, 252),
+            "dense": V.dense_attention_per_block(hf, inputs["pixel_values"], inputs["image_grid_thw"])}
+    out = tmp_path / "out"
+    run_cli(["--model", model_pt, "--image", path, "--prompt", PROMPT, "--out", out, "--vision-blocks", "all",
+             "--vision-query", "box:20,20,60,50", "--layers", "0", "--no-viewer"])
+    queries = box_patches(case, (20, 20, 60, 50))
+    blocks = list(range(len(hf.model.visual.blocks)))
+    assert_close(np.load(out / "vision_maps.npy"), expected_maps(case, blocks, queries, "mean"), "qwen2_vl")
+    vision = json.loads((out / "attention.json").read_text())["vision"]
+    assert [b["attention"] for b in vision["blocks"]] == ["full"] * len(blocks)
+    assert vision["window_size"] == 0

@@ -1,4 +1,4 @@
-"""Reading a Hugging Face Qwen2.5-VL checkpoint folder: config, weights (safetensors, sharded or not)
+"""Reading a Hugging Face Qwen2.5-VL or Qwen2-VL checkpoint folder: config, weights (safetensors, sharded or not)
 and the files that travel with the export. Weights are read with `safetensors` directly so that
 exporting does not depend on the installed transformers version.
 """
@@ -13,14 +13,14 @@ from .chat_template import QWEN2_5_VL_CHAT_TEMPLATE
 
 
 class CheckpointError(ValueError):
-    """The folder is not a usable Qwen2.5-VL checkpoint; the message names the file or tensor."""
+    """The folder is not a usable checkpoint; the message names the file or tensor."""
 
 
 def read_raw_config(ckpt: pathlib.Path) -> dict:
     """config.json as written; its model_type picks the family (families.py) that parses it."""
     path = ckpt / "config.json"
     if not path.is_file():
-        raise CheckpointError(f"{ckpt}: no config.json (expected a Hugging Face Qwen2.5-VL checkpoint folder)")
+        raise CheckpointError(f"{ckpt}: no config.json (expected a Hugging Face Qwen2.5-VL or Qwen2-VL checkpoint folder)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -70,7 +70,7 @@ class WeightIndex:
         return self._handles[f].get_tensor(stored)
 
 
-def load_weights(module: torch.nn.Module, ckpt: pathlib.Path, tied: bool) -> None:
+def load_weights(module: torch.nn.Module, ckpt: pathlib.Path, tied: bool, what: str = "Qwen2.5-VL") -> None:
     """Copy every parameter of `module` from the checkpoint, converting dtype; raise on any missing
     or mismatched tensor (all of them listed), warn about checkpoint tensors we do not use."""
     index = WeightIndex(weight_files(ckpt))
@@ -94,7 +94,7 @@ def load_weights(module: torch.nn.Module, ckpt: pathlib.Path, tied: bool) -> Non
         plan.append((name, param))
     if problems:
         shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
-        raise CheckpointError(f"{ckpt}: weights do not match a Qwen2.5-VL model with this config.json:\n  "
+        raise CheckpointError(f"{ckpt}: weights do not match a {what} model with this config.json:\n  "
                               + "\n  ".join(shown))
     with torch.no_grad():
         for name, param in plan:
@@ -113,7 +113,8 @@ def read_tokenizer_json(ckpt: pathlib.Path) -> bytes:
 
 
 def read_chat_template(ckpt: pathlib.Path) -> Tuple[str, str]:
-    """(template, where it came from). Falls back to the stock Qwen2.5-VL template with a warning."""
+    """(template, where it came from). Falls back to the stock Qwen2.5-VL template (Qwen2-VL's is the
+    same) with a warning."""
     jinja = ckpt / "chat_template.jinja"
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8"), jinja.name

@@ -1,4 +1,4 @@
-"""`attnmap-export`: Hugging Face Qwen2.5-VL checkpoint folder -> attnmap TorchScript file."""
+"""`attnmap-export`: Hugging Face Qwen2.5-VL or Qwen2-VL checkpoint folder -> attnmap TorchScript file."""
 import argparse
 import contextlib
 import json
@@ -139,7 +139,7 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="attnmap-export", description="Export a Hugging Face Qwen2.5-VL checkpoint to an attnmap model file.")
+    ap = argparse.ArgumentParser(prog="attnmap-export", description="Export a Hugging Face Qwen2.5-VL or Qwen2-VL checkpoint to an attnmap model file.")
     ap.add_argument("--checkpoint", required=True, help="HF checkpoint folder (config.json, *.safetensors, ...)")
     ap.add_argument("--out", required=True, help="output .pt file")
     ap.add_argument("--dtype", default="fp32", choices=["bf16", "fp16", "fp32"],

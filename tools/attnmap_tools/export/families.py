@@ -12,8 +12,8 @@ from typing import Callable, Dict, Optional
 import torch
 
 from .checkpoint import load_weights
-from .config import ConfigError, ModelConfig, parse_config
-from .model import AttnMapQwen2_5_VL
+from .config import ConfigError, ModelConfig, parse_config, parse_qwen2_vl_config
+from .model import AttnMapQwen2_5_VL, AttnMapQwen2_VL
 from .qwen3_vl_family import finish_qwen3_vl_metadata, load_qwen3_vl_weights
 from .qwen3_vl_config import parse_qwen3_vl_config
 from .qwen3_vl_model import AttnMapQwen3VL
@@ -30,11 +30,18 @@ class Family:
 
 
 def _load_qwen2_5_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: ModelConfig) -> None:
-    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings)
+    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings, what="Qwen2.5-VL")
+
+
+def _load_qwen2_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: ModelConfig) -> None:
+    # The same hub layouts (visual.* / model.* / lm_head.weight, or model.visual.* / model.language_model.*);
+    # the tower's own names (norm1.bias, mlp.fc1, merger.ln_q.bias) are the module's parameter names.
+    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings, what="Qwen2-VL")
 
 
 FAMILIES: Dict[str, Family] = {
     "qwen2_5_vl": Family("qwen2_5_vl", AttnMapQwen2_5_VL, parse_config, _load_qwen2_5_vl_weights),
+    "qwen2_vl": Family("qwen2_vl", AttnMapQwen2_VL, parse_qwen2_vl_config, _load_qwen2_vl_weights),
     "qwen3_vl": Family("qwen3_vl", AttnMapQwen3VL, parse_qwen3_vl_config, load_qwen3_vl_weights,
                        finish_qwen3_vl_metadata),
 }

@@ -1,4 +1,4 @@
-"""Small building blocks shared by the vision tower and the decoder (TorchScript-friendly)."""
+"""Small building blocks shared by the vision towers and the decoder (TorchScript-friendly)."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,3 +33,31 @@ class SwiGLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class FcMLP(nn.Module):
+    """fc2(act(fc1(x))), both with biases: the Qwen2-VL vision block's MLP. `act` is transformers'
+    ACT2FN name (config.VISION_ACTIVATIONS), each written as transformers computes it."""
+
+    def __init__(self, dim: int, hidden: int, act: str):
+        super().__init__()
+        self.act = act
+        self.fc1 = nn.Linear(dim, hidden, bias=True)
+        self.fc2 = nn.Linear(hidden, dim, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        if self.act == "quick_gelu":
+            h = h * torch.sigmoid(1.702 * h)  # transformers' QuickGELUActivation
+        elif self.act == "gelu":
+            h = F.gelu(h)
+        else:
+            h = F.silu(h)
+        return self.fc2(h)
+
+
+def make_norm(kind: str, dim: int, eps: float) -> nn.Module:
+    """"rms": Qwen RMSNorm (weight only); "layer": torch LayerNorm (weight and bias), as transformers'."""
+    if kind == "layer":
+        return nn.LayerNorm(dim, eps=eps)
+    return RMSNorm(dim, eps)

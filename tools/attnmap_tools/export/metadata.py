@@ -62,9 +62,12 @@ VIDEO_DEFAULTS = {
 }
 
 
-def video_section(vp: Optional[dict], source: str, tokens_per_second: float) -> dict:
+def video_section(vp: Optional[dict], source: str, tokens_per_second: Optional[float]) -> dict:
     """metadata "video" (docs/video.md): the video processor's settings as transformers builds it from
-    `vp` (read_video_processor_config) and the M-RoPE time scale. The patch, merge, mean, std and
+    `vp` (read_video_processor_config) and the M-RoPE time scale: "temporal_positions" "seconds" with
+    the vision config's tokens_per_second (Qwen2.5-VL: temporal patch k at int(k * tokens_per_second *
+    second_per_grid_t)), or "index" with tokens_per_second null (Qwen2-VL: at k, whatever the frame
+    rate; transformers' Qwen2VLModel.get_rope_index). The patch, merge, mean, std and
     rescale values are the image processor's keys of the same dict (the "preprocess" section when the
     dict is preprocessor_config.json)."""
     out = dict(VIDEO_DEFAULTS)
@@ -85,7 +88,8 @@ def video_section(vp: Optional[dict], source: str, tokens_per_second: float) -> 
     if vp.get("do_sample_frames") is not None:
         out["do_sample_frames"] = bool(vp["do_sample_frames"])
     out["source"] = source
-    out["tokens_per_second"] = float(tokens_per_second)
+    out["tokens_per_second"] = None if tokens_per_second is None else float(tokens_per_second)
+    out["temporal_positions"] = "index" if tokens_per_second is None else "seconds"
     return out
 
 
@@ -175,7 +179,8 @@ def build_metadata(cfg: ModelConfig, family: str, model_name: str, dtype: torch.
                    "intermediate_size": v.intermediate_size, "patch_size": v.patch_size,
                    "temporal_patch_size": v.temporal_patch_size, "spatial_merge_size": v.spatial_merge_size,
                    "window_size": v.window_size, "fullatt_block_indexes": list(v.fullatt_block_indexes),
-                   "out_hidden_size": v.out_hidden_size, "in_channels": v.in_channels},
+                   "out_hidden_size": v.out_hidden_size, "in_channels": v.in_channels,
+                   "norm": v.norm, "mlp": v.mlp, "hidden_act": v.hidden_act},
         "tokens": tokens,
         "chat": {"default_system_prompt": default_system_prompt(template)},
         "preprocess": preprocess_section(preprocessor),

@@ -1,4 +1,9 @@
-"""The exported module of family qwen2_5_vl: a forward that returns attention rows of chosen decoder layers.
+"""The exported module of families qwen2_5_vl and qwen2_vl: a forward that returns attention rows of
+chosen decoder layers.
+
+The two families share the decoder, the M-RoPE and every exported method; their vision towers differ
+only in parts that VisionConfig selects (vision.py), so AttnMapQwen2_VL is the same module under the
+family's own name.
 
 Parameter names follow the original hub checkpoint layout (visual.*, model.*, lm_head.weight) so that
 loading is a rename-free copy (see checkpoint.py). The forward signature is the contract in
@@ -285,3 +290,8 @@ class AttnMapQwen2_5_VL(nn.Module):
             out[v_name] = v
         out["logits"] = self._last_logits(h)
         return out
+
+
+class AttnMapQwen2_VL(AttnMapQwen2_5_VL):
+    """Family qwen2_vl: the Qwen2-VL tower (LayerNorms, fc1/act/fc2 MLP, no window attention) is
+    chosen by its VisionConfig (config.parse_qwen2_vl_config); everything else is AttnMapQwen2_5_VL."""

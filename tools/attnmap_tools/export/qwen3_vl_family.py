@@ -9,7 +9,7 @@ from .checkpoint import load_weights
 def load_qwen3_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg) -> None:
     # Both hub layouts (model.visual.* / model.language_model.* / lm_head.weight as the released
     # files have them, or visual.* / model.*) map onto the module's names (checkpoint.canonical_key).
-    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings)
+    load_weights(module, ckpt, tied=cfg.text.tie_word_embeddings, what="Qwen3-VL")
 
 
 def finish_qwen3_vl_metadata(meta: dict, cfg) -> None:

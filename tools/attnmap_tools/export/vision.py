@@ -1,4 +1,10 @@
-"""Qwen2.5-VL vision tower, scriptable: patch embed, windowed/full blocks with 2-D RoPE, patch merger.
+"""The Qwen2.5-VL and Qwen2-VL vision towers, scriptable: patch embed, windowed/full blocks with 2-D
+RoPE, patch merger.
+
+The towers differ only in their parts, chosen by VisionConfig: RMSNorm or LayerNorm (blocks and the
+merger's ln_q), SwiGLU or fc1/act/fc2 MLP, and window attention (Qwen2.5-VL: window_size and
+fullatt_block_indexes) or none (Qwen2-VL, window_size 0: every block attends within its frame; the
+window order is then the identity and each frame is one "window" of the maps).
 
 All layout tensors (window order, segment boundaries, rotary positions) are derived here from
 image_grid_thw, so callers only pass what the HF processor produces. attention_maps gives the blocks'
@@ -12,7 +18,7 @@ from torch import nn
 
 from .attn_rows import CHUNK_ELEMENTS, HEAD_REDUCTIONS, MAX_CHUNK_ROWS, received_in_segments
 from .config import VisionConfig
-from .layers import RMSNorm, SwiGLU
+from .layers import FcMLP, SwiGLU, make_norm
 from .rope import apply_vision_rope, vision_cos_sin
 
 
@@ -129,10 +135,13 @@ class VisionBlock(nn.Module):
     def __init__(self, cfg: VisionConfig, full_attention: bool):
         super().__init__()
         self.full_attention = full_attention
-        self.norm1 = RMSNorm(cfg.hidden_size, 1e-6)
-        self.norm2 = RMSNorm(cfg.hidden_size, 1e-6)
+        self.norm1 = make_norm(cfg.norm, cfg.hidden_size, 1e-6)
+        self.norm2 = make_norm(cfg.norm, cfg.hidden_size, 1e-6)
         self.attn = VisionAttention(cfg.hidden_size, cfg.num_heads)
-        self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, bias=True)
+        if cfg.mlp == "fc":
+            self.mlp = FcMLP(cfg.hidden_size, cfg.intermediate_size, cfg.hidden_act)
+        else:
+            self.mlp = SwiGLU(cfg.hidden_size, cfg.intermediate_size, bias=True)
 
     def received(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                  window_groups: List[Tuple[int, torch.Tensor]], image_groups: List[Tuple[int, torch.Tensor]],
@@ -153,7 +162,7 @@ class PatchMerger(nn.Module):
     def __init__(self, cfg: VisionConfig):
         super().__init__()
         self.merged_dim = cfg.hidden_size * cfg.spatial_merge_size * cfg.spatial_merge_size
-        self.ln_q = RMSNorm(cfg.hidden_size, 1e-6)
+        self.ln_q = make_norm(cfg.norm, cfg.hidden_size, 1e-6)
         self.mlp = nn.Sequential(nn.Linear(self.merged_dim, self.merged_dim), nn.GELU(),
                                  nn.Linear(self.merged_dim, cfg.out_hidden_size))
 
@@ -166,6 +175,7 @@ class VisionTransformer(nn.Module):
         super().__init__()
         self.merge = cfg.spatial_merge_size
         self.unit = cfg.spatial_merge_size * cfg.spatial_merge_size
+        # 0: no window attention (Qwen2-VL); every block is then a full-attention block.
         self.window_merged = cfg.window_size // cfg.spatial_merge_size // cfg.patch_size
         self.head_dim = cfg.hidden_size // cfg.num_heads
         self.rope_theta = cfg.rope_theta
@@ -199,21 +209,13 @@ class VisionTransformer(nn.Module):
             w = int(grid_thw[i, 2])
             lh = h // m
             lw = w // m
-            index = torch.arange(t * lh * lw, device=device).reshape(t, lh, lw)
-            # Always pads (a whole empty window row/column when divisible), as transformers does;
-            # the empty windows are dropped below.
-            pad_h = ws - lh % ws
-            pad_w = ws - lw % ws
-            nh = (lh + pad_h) // ws
-            nw = (lw + pad_w) // ws
-            padded = F.pad(index, [0, pad_w, 0, pad_h], value=-100.0)
-            padded = padded.reshape(t, nh, ws, nw, ws).permute(0, 1, 3, 2, 4).reshape(t, nh * nw, ws, ws)
-            lengths: List[int] = (padded != -100).sum([2, 3]).reshape(-1).tolist()
-            flat = padded.reshape(-1)
-            window_parts.append(flat[flat != -100] + offset)
-            for n in lengths:
-                if n > 0:
-                    cu_window.append(cu_window[-1] + n * self.unit)
+            if ws == 0:
+                # No windows: merged tokens keep their order and each frame is one segment.
+                window_parts.append(torch.arange(t * lh * lw, device=device) + offset)
+                for _ in range(t):
+                    cu_window.append(cu_window[-1] + h * w)
+            else:
+                self._windows(t, lh, lw, ws, offset, device, window_parts, cu_window)
             offset += t * lh * lw
             for _ in range(t):
                 cu_full.append(cu_full[-1] + h * w)
@@ -226,6 +228,26 @@ class VisionTransformer(nn.Module):
             raster_parts.append((frame_start + (hpos * w + wpos).unsqueeze(0)).reshape(-1) + patches)
             patches += t * h * w
         return torch.cat(window_parts), cu_window, cu_full, torch.cat(pos_parts), torch.cat(raster_parts)
+
+    def _windows(self, t: int, lh: int, lw: int, ws: int, offset: int, device: torch.device,
+                 window_parts: List[torch.Tensor], cu_window: List[int]):
+        """transformers' get_vision_window_index for one image: appends its merged-token ids in window
+        order and its window boundaries (patch rows)."""
+        index = torch.arange(t * lh * lw, device=device).reshape(t, lh, lw)
+        # Always pads (a whole empty window row/column when divisible), as transformers does;
+        # the empty windows are dropped below.
+        pad_h = ws - lh % ws
+        pad_w = ws - lw % ws
+        nh = (lh + pad_h) // ws
+        nw = (lw + pad_w) // ws
+        padded = F.pad(index, [0, pad_w, 0, pad_h], value=-100.0)
+        padded = padded.reshape(t, nh, ws, nw, ws).permute(0, 1, 3, 2, 4).reshape(t, nh * nw, ws, ws)
+        lengths: List[int] = (padded != -100).sum([2, 3]).reshape(-1).tolist()
+        flat = padded.reshape(-1)
+        window_parts.append(flat[flat != -100] + offset)
+        for n in lengths:
+            if n > 0:
+                cu_window.append(cu_window[-1] + n * self.unit)
 
     def _prepare(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> Tuple[
             torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, torch.Tensor]], List[Tuple[int, torch.Tensor]],

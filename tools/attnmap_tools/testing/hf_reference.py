@@ -19,13 +19,18 @@ THREADS = 2
 
 
 def make_checkpoint(out_dir, seed: int, tied: bool = True, extra_config: Optional[dict] = None,
-                    generation_config: Optional[dict] = None) -> str:
+                    generation_config: Optional[dict] = None, family: str = "qwen2_5_vl") -> str:
     from attnmap_tools.testing import TOKENIZER_FIXTURE
     from attnmap_tools.testing.tiny import make_tiny_checkpoint
 
     return make_tiny_checkpoint(str(out_dir), seed=seed, tie_word_embeddings=tied,
                                 tokenizer_json=str(TOKENIZER_FIXTURE), extra_config=extra_config,
-                                generation_config=generation_config)
+                                generation_config=generation_config, family=family)
+
+
+def checkpoint_family(ckpt) -> str:
+    """config.json's model_type: qwen2_5_vl or qwen2_vl (the test oracles pick transformers' classes by it)."""
+    return json.loads((pathlib.Path(ckpt) / "config.json").read_text())["model_type"]
 
 
 def export_checkpoint(ckpt, out_pt, dtype: str = "fp32", extra_args: Optional[List[str]] = None) -> subprocess.CompletedProcess:
@@ -42,7 +47,8 @@ def _env() -> dict:
 
 
 def load_processor(ckpt):
-    """The HF Qwen2.5-VL processor with the PIL image processor (transformers 5's `backend="pil"`).
+    """The HF processor of the checkpoint's family (Qwen2_5_VLProcessor, or Qwen2VLProcessor for
+    qwen2_vl) with the PIL image processor (transformers 5's `backend="pil"`).
 
     AutoProcessor also insists on the video processor, which needs torchvision; images never use it,
     so the processor is assembled from its parts with the video slot left empty.
@@ -51,11 +57,12 @@ def load_processor(ckpt):
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     from attnmap_tools.export.checkpoint import read_chat_template
-    from attnmap_tools.testing.processor import ImageOnlyProcessor
+    from attnmap_tools.testing.processor import ImageOnlyProcessor, ImageOnlyQwen2VLProcessor
 
     ckpt = pathlib.Path(ckpt)
     template, _ = read_chat_template(ckpt)  # chat_template.jinja / .json / tokenizer_config.json
-    return ImageOnlyProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
+    processor_class = ImageOnlyQwen2VLProcessor if checkpoint_family(ckpt) == "qwen2_vl" else ImageOnlyProcessor
+    return processor_class(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
                               tokenizer=AutoTokenizer.from_pretrained(str(ckpt)), video_processor=None,
                               chat_template=template)
 
@@ -66,7 +73,7 @@ def load_video_processor(ckpt):
     from attnmap_tools.testing.torchvision_shim import import_torchvision
 
     import_torchvision()
-    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+    from transformers import AutoTokenizer, Qwen2_5_VLProcessor, Qwen2VLProcessor
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
     from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
@@ -74,7 +81,9 @@ def load_video_processor(ckpt):
 
     ckpt = pathlib.Path(ckpt)
     template, _ = read_chat_template(ckpt)
-    return Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
+    # Qwen2VLProcessor (family qwen2_vl) makes no second_per_grid_ts: its positions are not time-scaled.
+    processor_class = Qwen2VLProcessor if checkpoint_family(ckpt) == "qwen2_vl" else Qwen2_5_VLProcessor
+    return processor_class(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
                                tokenizer=AutoTokenizer.from_pretrained(str(ckpt)),
                                video_processor=Qwen2VLVideoProcessor.from_pretrained(str(ckpt)),
                                chat_template=template)
@@ -130,9 +139,12 @@ def build_inputs(processor, images: List, text: str) -> Dict[str, torch.Tensor]:
 
 
 def load_hf_model(ckpt):
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    """transformers' eager model of the checkpoint's family, float32."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(str(ckpt), attn_implementation="eager",
+    model_class = (Qwen2VLForConditionalGeneration if checkpoint_family(ckpt) == "qwen2_vl" else
+                   Qwen2_5_VLForConditionalGeneration)
+    model = model_class.from_pretrained(str(ckpt), attn_implementation="eager",
                                                                dtype=torch.float32)
     return model.eval()
 
@@ -189,13 +201,14 @@ def make_job(inputs: Dict[str, torch.Tensor], position_ids: torch.Tensor, calls:
     return job
 
 
-def seeded_export(work, seed: int, tied: bool = True, generation_config: Optional[dict] = None):
-    """The start of every parity fixture: seed torch, make a tiny random checkpoint in work/ckpt and
-    export it with the real CLI to work/model.pt. Returns (checkpoint folder, model path)."""
+def seeded_export(work, seed: int, tied: bool = True, generation_config: Optional[dict] = None,
+                  family: str = "qwen2_5_vl"):
+    """The start of every parity fixture: seed torch, make a tiny random checkpoint of `family` in
+    work/ckpt and export it with the real CLI to work/model.pt. Returns (checkpoint folder, model path)."""
     work = pathlib.Path(work)
     torch.manual_seed(seed)
     torch.set_num_threads(THREADS)
-    ckpt = make_checkpoint(work / "ckpt", seed=seed, tied=tied, generation_config=generation_config)
+    ckpt = make_checkpoint(work / "ckpt", seed=seed, tied=tied, generation_config=generation_config, family=family)
     model_pt = work / "model.pt"
     proc = export_checkpoint(ckpt, model_pt)
     assert proc.returncode == 0, proc.stderr

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Write a tiny random Qwen2.5-VL checkpoint folder (real Qwen tokenizer, small dims) for tests/demos.
+"""Write a tiny random Qwen2.5-VL or Qwen2-VL checkpoint folder (real Qwen tokenizer, small dims) for tests/demos.
 
     python3 -m attnmap_tools.testing.make_tiny_checkpoint --seed 0 --out-checkpoint /tmp/tiny [--untied] [--focus-layer N]
-        [--released-generation-config]
+        [--released-generation-config] [--family qwen2_5_vl|qwen2_vl]
 """
 import argparse
 import sys
@@ -19,6 +19,8 @@ def main() -> int:
     ap.add_argument("--released-generation-config", action="store_true",
                     help="write the released checkpoints' generation_config.json (end ids [151645, 151643], "
                          "repetition_penalty 1.05) instead of the one derived from config.json")
+    ap.add_argument("--family", default="qwen2_5_vl", choices=["qwen2_5_vl", "qwen2_vl"],
+                    help="the model family (config.json model_type); qwen2_vl: Qwen2-VL's vision tower")
     args = ap.parse_args()
     import torch
 
@@ -27,8 +29,9 @@ def main() -> int:
 
     extra = None if args.focus_layer is None else {"attnmap_focus_layer": args.focus_layer}
     generation = RELEASED_GENERATION_CONFIG if args.released_generation_config else None
-    out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra, generation)
-    print(f"wrote tiny Qwen2.5-VL checkpoint to {out}")
+    out = make_tiny_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.tokenizer_json, extra, generation,
+                               family=args.family)
+    print(f"wrote tiny {'Qwen2-VL' if args.family == 'qwen2_vl' else 'Qwen2.5-VL'} checkpoint to {out}")
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import torch
 
-from transformers.vision_utils import get_vision_position_ids, get_vision_window_index
+from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids, get_vision_window_index
 
 
 def capture_vision_attention(hf, pixel_values, grid_thw) -> Dict[int, List[torch.Tensor]]:
@@ -41,7 +41,12 @@ def raster_of_window_rows(hf, grid_thw):
     vcfg = hf.config.vision_config
     merge = vcfg.spatial_merge_size
     unit = merge * merge
-    window_index, cu_window = get_vision_window_index(grid_thw, merge, vcfg.window_size, vcfg.patch_size)
+    if hf.config.model_type == "qwen2_vl":
+        # No windows: transformers keeps the processor's row order, one segment per frame.
+        window_index = torch.arange(int((grid_thw.prod(-1) // unit).sum()))
+        cu_window = get_vision_cu_seqlens(grid_thw)
+    else:
+        window_index, cu_window = get_vision_window_index(grid_thw, merge, vcfg.window_size, vcfg.patch_size)
     pos = get_vision_position_ids(grid_thw, merge)  # [P, 2] in the processor's (merge-block) row order
     raster = []
     offset = 0
