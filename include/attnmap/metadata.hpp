@@ -61,6 +61,9 @@ struct ModelMetadata {
   VisionConfig vision;
   SpecialTokens tokens;
   std::string default_system_prompt;
+  // chat.default_system_turn: false when the model's chat template writes no system turn unless the
+  // caller gives a system prompt (Qwen3-VL); true (Qwen2.5-VL's "You are a helpful assistant.") if absent.
+  bool default_system_turn = true;
   nlohmann::json preprocess;  // the `preprocess` object, read by PreprocessParams::from_json
   std::optional<int> focus_layer;
   GenerationConfig generation;

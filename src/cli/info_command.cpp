@@ -20,7 +20,15 @@ std::string family_parts(const ModelMetadata& m) {
   const std::string act = vision.value("hidden_act", std::string("silu"));
   const std::string mlp = vision.value("mlp", std::string("swiglu")) == "fc" ? "fc1/" + act + "/fc2 MLP"
                                                                            : "SwiGLU (" + act + ") MLP";
-  const std::string windows = m.vision.window_size > 0 ? "window attention" : "no window attention";
+  std::string windows = m.vision.window_size > 0 ? "window attention" : "no window attention";
+  // Qwen3-VL: learned position embeddings and DeepStack mergers (vision.deepstack_visual_indexes),
+  // q/k RMSNorm and interleaved M-RoPE in the decoder (text.qk_norm, text.mrope_interleaved).
+  if (vision.contains("deepstack_visual_indexes")) {
+    windows += ", learned position embeddings, DeepStack from blocks " + vision["deepstack_visual_indexes"].dump();
+  }
+  const nlohmann::json text = m.raw.value("text", nlohmann::json::object());
+  std::string decoder = text.value("qk_norm", false) ? "decoder Qwen3 (q/k RMSNorm)" : "decoder Qwen2";
+  decoder += text.value("mrope_interleaved", false) ? " with interleaved M-RoPE" : " with M-RoPE";
   std::string time = "video positions ";
   if (!m.video.is_object()) {
     time += "unknown (no video section)";
@@ -29,7 +37,7 @@ std::string family_parts(const ModelMetadata& m) {
   } else {
     time += "by time (tokens_per_second)";
   }
-  return m.model_family + ": vision " + norm + ", " + mlp + ", " + windows + "; decoder Qwen2 with M-RoPE; " + time;
+  return m.model_family + ": vision " + norm + ", " + mlp + ", " + windows + "; " + decoder + "; " + time;
 }
 
 // "window 112 px, full attention at [7,15]", or, for a tower without windows (Qwen2-VL), that every
@@ -75,6 +83,8 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
               << " per frame, frames " << v.value("min_frames", 0LL) << "-" << v.value("max_frames", 0LL) << ", fps "
               << opt("fps") << ", tokens_per_second " << opt("tokens_per_second") << " (from "
               << v.value("source", std::string("?")) << "); video token " << m.tokens.video_token_id << "\n";
+  } else if (m.model_family == "qwen3_vl") {
+    std::cout << "video         not supported for model family qwen3_vl yet (images only)\n";
   } else {
     std::cout << "video         not in this export (made before attnmap read videos); re-export for --video\n";
   }

@@ -15,6 +15,7 @@ const std::vector<std::pair<std::string, Factory>>& registry() {
   static const std::vector<std::pair<std::string, Factory>> families = {
       {"qwen2_5_vl", &make_qwen2_5_vl_family},
       {"qwen2_vl", &make_qwen2_vl_family},
+      {"qwen3_vl", &make_qwen3_vl_family},
   };
   return families;
 }

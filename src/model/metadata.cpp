@@ -90,6 +90,7 @@ ModelMetadata ModelMetadata::parse(const std::string& json_text, const std::stri
   m.tokens.im_end_token_id = value_at<int64_t>(tokens, "im_end_token_id", source, "tokens");
 
   m.default_system_prompt = doc.contains("chat") ? doc["chat"].value("default_system_prompt", "") : "";
+  m.default_system_turn = doc.contains("chat") ? doc["chat"].value("default_system_turn", true) : true;
   m.preprocess = object_at(doc, "preprocess", source);
   if (doc.contains("focus_layer") && doc["focus_layer"].is_number_integer()) {
     m.focus_layer = doc["focus_layer"].get<int>();

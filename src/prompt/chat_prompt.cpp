@@ -20,7 +20,10 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
   // Tokenized in three pieces split at added tokens, which HF matches atomically before any
   // pre-tokenization: the ids equal tokenizing the whole rendered template at once, and we learn
   // exactly where the user's text starts and ends.
-  const std::string head = im_start + "system\n" + system + im_end + "\n" + im_start + "user\n" + vision_start;
+  // No system turn at all when none is given and the model's template writes none by default (Qwen3-VL).
+  const bool system_turn = !system_prompt.empty() || metadata.default_system_turn;
+  const std::string head = (system_turn ? im_start + "system\n" + system + im_end + "\n" : std::string()) + im_start +
+                           "user\n" + vision_start;
   const std::string tail = im_end + "\n" + im_start + "assistant\n";
 
   ChatPrompt p;

@@ -111,7 +111,7 @@ PreprocessedVideo four_frames(const VideoParams& params, double fps) {
 }
 
 TEST(FamilyRegistry, KnowsQwen2_5_VlAndQwen2_Vl) {
-  EXPECT_EQ(supported_families(), (std::vector<std::string>{"qwen2_5_vl", "qwen2_vl"}));
+  EXPECT_EQ(supported_families(), (std::vector<std::string>{"qwen2_5_vl", "qwen2_vl", "qwen3_vl"}));
   const ModelMetadata metadata = ModelMetadata::parse(valid_metadata().dump(), "m.pt");
   const auto family = make_family(metadata, "m.pt");
   EXPECT_EQ(family->name(), "qwen2_5_vl");
@@ -122,7 +122,7 @@ TEST(FamilyRegistry, RefusesAnUnknownFamilyNamingTheSupportedOnes) {
   const std::string message = error_of([] { require_supported_family("qwen3_vl_moe", "moe.pt"); });
   EXPECT_TRUE(contains(message, "model 'moe.pt'")) << message;
   EXPECT_TRUE(contains(message, "'qwen3_vl_moe'")) << message;
-  EXPECT_TRUE(contains(message, "(supported: qwen2_5_vl, qwen2_vl)")) << message;
+  EXPECT_TRUE(contains(message, "(supported: qwen2_5_vl, qwen2_vl, qwen3_vl)")) << message;
   json doc = valid_metadata();
   doc["model_family"] = "qwen3_vl_moe";
   doc.erase("vision");  // the family is refused before its fields are read

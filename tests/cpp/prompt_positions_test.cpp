@@ -40,6 +40,23 @@ std::string pads(int n) {
 
 }  // namespace
 
+TEST(ChatPrompt, HasNoSystemTurnWhenTheModelWritesNoneByDefault) {
+  // Qwen3-VL's template (metadata chat.default_system_turn false): a system turn only when one is given.
+  const auto& tok = qwen_tokenizer();
+  attnmap::ModelMetadata m = qwen_metadata();
+  m.default_system_prompt = "";
+  m.default_system_turn = false;
+  const auto p = attnmap::build_chat_prompt(tok, m, "What color is the circle?", 4);
+  const std::string text = "<|im_start|>user\n<|vision_start|>" + pads(4) +
+                           "<|vision_end|>What color is the circle?<|im_end|>\n<|im_start|>assistant\n";
+  EXPECT_EQ(p.ids, tok.encode(text));
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.image_start - 1)], kVisionStart);
+  EXPECT_EQ(p.image_end - p.image_start, 4);
+  const auto q = attnmap::build_chat_prompt(tok, m, "Hi", 1, "Be brief.");
+  EXPECT_EQ(q.ids, tok.encode("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n<|vision_start|>" + pads(1) +
+                              "<|vision_end|>Hi<|im_end|>\n<|im_start|>assistant\n"));
+}
+
 TEST(ChatPrompt, IsTheQwenTemplateWithTheImageExpanded) {
   const auto& tok = qwen_tokenizer();
   const auto p = attnmap::build_chat_prompt(tok, qwen_metadata(), "What color is the circle?", 6);

@@ -216,7 +216,7 @@ def test_other_model_type_is_refused_naming_the_supported_ones(base, tmp_path, m
     (dst / "config.json").write_text(json.dumps({"model_type": model_type}))
     with pytest.raises(ConfigError) as err:
         exporter.export(str(dst), str(tmp_path / "x.pt"), log=_quiet)
-    assert str(err.value) == f"config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl"
+    assert str(err.value) == f"config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl, qwen3_vl"
     assert not (tmp_path / "x.pt").exists()
 
 
@@ -229,7 +229,7 @@ def test_unsupported_model_type_is_one_line_from_the_cli(tmp_path, model_type):
                            "--out", str(tmp_path / "x.pt")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"export.py: error: config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl"]
+        f"export.py: error: config.json has model_type '{model_type}'; attnmap supports only qwen2_5_vl, qwen2_vl, qwen3_vl"]
 
 
 def test_qwen2_vl_hub_layouts_give_identical_models(tmp_path):

@@ -115,11 +115,11 @@ def test_unsupported_configs_are_refused(change, message):
         parse_config(dict(HUB_3B, **change))
 
 
-@pytest.mark.parametrize("model_type", ["qwen3_vl_moe", "qwen3_5", "qwen3_vl", "llava", None])
+@pytest.mark.parametrize("model_type", ["qwen3_vl_moe", "qwen3_5", "qwen3_vl_text", "llava", None])
 def test_the_family_registry_refuses_other_model_types_naming_the_supported_ones(model_type):
     with pytest.raises(ConfigError) as err:
         family_for(dict(HUB_3B, model_type=model_type))
-    assert str(err.value) == f"config.json has model_type {model_type!r}; attnmap supports only qwen2_5_vl, qwen2_vl"
+    assert str(err.value) == f"config.json has model_type {model_type!r}; attnmap supports only qwen2_5_vl, qwen2_vl, qwen3_vl"
 
 
 def test_the_family_registry_knows_qwen2_5_vl_and_qwen2_vl():

@@ -9,5 +9,6 @@ namespace attnmap {
 
 std::unique_ptr<const Family> make_qwen2_5_vl_family(const ModelMetadata& metadata);
 std::unique_ptr<const Family> make_qwen2_vl_family(const ModelMetadata& metadata);
+std::unique_ptr<const Family> make_qwen3_vl_family(const ModelMetadata& metadata);
 
 }  // namespace attnmap

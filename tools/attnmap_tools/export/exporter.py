@@ -110,6 +110,8 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     meta = build_metadata(cfg, family.name, model_name(raw, ckpt), torch_dtype, tokenizer_json, template,
                           preprocessor, count_parameters(module), focus_layer, transformers_version(),
                           generation, video)
+    if family.finish_metadata is not None:
+        family.finish_metadata(meta, cfg)
     extra = {"attnmap/metadata.json": json.dumps(meta, indent=2).encode("utf-8"),
              "attnmap/tokenizer.json": tokenizer_json,
              "attnmap/chat_template.jinja": template.encode("utf-8")}

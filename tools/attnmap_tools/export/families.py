@@ -7,13 +7,16 @@ module; attnmap's C++ side has the matching registry (src/model/family_registry.
 """
 import dataclasses
 import pathlib
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import torch
 
 from .checkpoint import load_weights
 from .config import ConfigError, ModelConfig, parse_config, parse_qwen2_vl_config
 from .model import AttnMapQwen2_5_VL, AttnMapQwen2_VL
+from .qwen3_vl_family import finish_qwen3_vl_metadata, load_qwen3_vl_weights
+from .qwen3_vl_config import parse_qwen3_vl_config
+from .qwen3_vl_model import AttnMapQwen3VL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +25,8 @@ class Family:
     module_class: Callable[[ModelConfig], torch.nn.Module]
     read_config: Callable[[dict], ModelConfig]
     load_weights: Callable[[torch.nn.Module, pathlib.Path, ModelConfig], None]
+    # Family-specific changes to the metadata build_metadata wrote (metadata, config), or None.
+    finish_metadata: Optional[Callable[[dict, object], None]] = None
 
 
 def _load_qwen2_5_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: ModelConfig) -> None:
@@ -37,6 +42,8 @@ def _load_qwen2_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: Mod
 FAMILIES: Dict[str, Family] = {
     "qwen2_5_vl": Family("qwen2_5_vl", AttnMapQwen2_5_VL, parse_config, _load_qwen2_5_vl_weights),
     "qwen2_vl": Family("qwen2_vl", AttnMapQwen2_VL, parse_qwen2_vl_config, _load_qwen2_vl_weights),
+    "qwen3_vl": Family("qwen3_vl", AttnMapQwen3VL, parse_qwen3_vl_config, load_qwen3_vl_weights,
+                       finish_qwen3_vl_metadata),
 }
 
 

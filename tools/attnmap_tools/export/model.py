@@ -18,7 +18,7 @@ from torch import nn
 from .attn_rows import HEAD_REDUCTIONS
 from .config import ModelConfig, TextConfig
 from .layers import RMSNorm
-from .rope import mrope_cos_sin
+from .rope import mrope_cos_sin, mrope_interleaved_cos_sin
 from .text import DecoderLayer
 from .vision import VisionTransformer
 
@@ -58,6 +58,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         self.num_kv_heads = cfg.text.num_key_value_heads  # the cache's first dimension (decode_step checks it)
         self.rope_theta = cfg.text.rope_theta
         self.mrope_section: List[int] = list(cfg.text.mrope_section)
+        self.mrope_interleaved = False  # Qwen3-VL's subclass interleaves the M-RoPE axes (rope.py)
         self.image_token_id = cfg.image_token_id
         self.video_token_id = cfg.video_token_id
         self.input_names: List[str] = list(INPUT_NAMES)
@@ -189,9 +190,15 @@ class AttnMapQwen2_5_VL(nn.Module):
         position_ids = inputs["position_ids"].to(device)
         query_positions = query_positions.to(device)
         h = self._embed_inputs(inputs, input_ids)
-        cos, sin = mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, h.dtype)
+        cos, sin = self._rope(position_ids, h.dtype)
         return self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last,
                                    keep_cache)
+
+    def _rope(self, position_ids: torch.Tensor, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin [S, head_dim] of the decoder's M-RoPE at position_ids [3, S]."""
+        if self.mrope_interleaved:
+            return mrope_interleaved_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, dtype)
+        return mrope_cos_sin(position_ids, self.head_dim, self.rope_theta, self.mrope_section, dtype)
 
     def _decoder_stack(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layers: List[int],
                        query_positions: torch.Tensor, head_reduce: str, mean_queries: bool, last: int,
@@ -269,8 +276,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         self._check_step(token, position_ids, cache, layers, head_reduce)
         device = self.model.embed_tokens.weight.device
         h = self.model.embed_tokens(token.to(device))
-        cos, sin = mrope_cos_sin(position_ids.to(device), self.head_dim, self.rope_theta, self.mrope_section,
-                                 h.dtype)
+        cos, sin = self._rope(position_ids.to(device), h.dtype)
         out: Dict[str, torch.Tensor] = {}
         for i, decoder_layer in enumerate(self.model.layers):
             want = i in layers

@@ -70,3 +70,24 @@ def mrope_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float, mrope
 def apply_text_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x [heads, S, head_dim], cos/sin [S, head_dim] already in the model dtype (no upcast, as HF)."""
     return x * cos + rotate_half(x) * sin
+
+
+def mrope_interleaved_cos_sin(position_ids: torch.Tensor, head_dim: int, theta: float, mrope_section: List[int],
+                              dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Qwen3-VL's interleaved M-RoPE: position_ids [3, S] (t, h, w) -> cos, sin [S, head_dim] in `dtype`.
+
+    Frequency j takes its angle from the h axis when j % 3 == 1 and j < 3 * mrope_section[1], from the
+    w axis when j % 3 == 2 and j < 3 * mrope_section[2], else from t (transformers'
+    Qwen3VLTextRotaryEmbedding.recomposition_frequencies). Angles float32, cast at the end as HF does.
+    """
+    freq = inv_freq(head_dim, theta, position_ids.device)
+    angles = position_ids.to(torch.float32).unsqueeze(-1) * freq  # [3, S, head_dim/2]
+    half = freq.size(0)
+    j = torch.arange(half, device=position_ids.device)
+    axis = torch.zeros(half, dtype=torch.long, device=position_ids.device)
+    axis = torch.where((j % 3 == 1) & (j < 3 * mrope_section[1]), torch.ones_like(axis), axis)
+    axis = torch.where((j % 3 == 2) & (j < 3 * mrope_section[2]), torch.full_like(axis, 2), axis)
+    picked = angles.gather(0, axis.view(1, 1, half).expand(1, angles.size(1), half))[0]  # [S, head_dim/2]
+    cos = picked.cos()
+    sin = picked.sin()
+    return torch.cat((cos, cos), dim=-1).to(dtype), torch.cat((sin, sin), dim=-1).to(dtype)

@@ -1,5 +1,9 @@
 """Qwen2 decoder with M-RoPE (GQA, q/k/v bias), scriptable; layers can also emit attention rows.
 
+Qwen3-VL's decoder is the same with two config switches (read with getattr, Qwen2.5-VL's TextConfig
+lacks them): `attention_bias` false (no q/k/v bias) and `qk_norm` true (an RMSNorm over each head's
+query and key before RoPE, transformers' q_norm / k_norm).
+
 `forward` runs a whole prompt (and hands back its post-RoPE keys and values, the KV cache of
 generation); `step` runs one new token over that cache (docs/design.md, "Generation").
 """
@@ -10,13 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attn_rows import CHUNK_ELEMENTS, MAX_CHUNK_ROWS, attention_rows, reduce_heads
-from .config import TextConfig
 from .layers import RMSNorm, SwiGLU
 from .rope import apply_text_rope
 
 
 class TextAttention(nn.Module):
-    def __init__(self, cfg: TextConfig):
+    def __init__(self, cfg):
         super().__init__()
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
@@ -25,10 +28,18 @@ class TextAttention(nn.Module):
         self.scale = float(self.head_dim) ** -0.5
         self.max_chunk_rows = MAX_CHUNK_ROWS
         self.chunk_elements = CHUNK_ELEMENTS
-        self.q_proj = nn.Linear(cfg.hidden_size, self.num_heads * self.head_dim, bias=True)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * self.head_dim, bias=True)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * self.head_dim, bias=True)
+        bias = bool(getattr(cfg, "attention_bias", True))
+        self.q_proj = nn.Linear(cfg.hidden_size, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
         self.o_proj = nn.Linear(self.num_heads * self.head_dim, cfg.hidden_size, bias=False)
+        # Per-head q/k RMSNorm (Qwen3-VL); Identity (no parameters) otherwise.
+        if bool(getattr(cfg, "qk_norm", False)):
+            self.q_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(self.head_dim, cfg.rms_norm_eps)
+        else:
+            self.q_norm = nn.Identity()
+            self.k_norm = nn.Identity()
 
     def _expand_kv(self, x: torch.Tensor) -> torch.Tensor:
         # [KV, S, D] -> [H, S, D], query head h reads kv head h // groups (transformers' repeat_kv).
@@ -44,8 +55,8 @@ class TextAttention(nn.Module):
         """-> (output [S, hidden], rows, keys [KV, S, D] after RoPE, values [KV, S, D]); the keys and
         values are the tensors the attention used, returned as views (no copy unless kept)."""
         seq = x.size(0)
-        q = self.q_proj(x).reshape(seq, self.num_heads, self.head_dim).transpose(0, 1)
-        k = self.k_proj(x).reshape(seq, self.num_kv_heads, self.head_dim).transpose(0, 1)
+        q = self.q_norm(self.q_proj(x).reshape(seq, self.num_heads, self.head_dim)).transpose(0, 1)
+        k = self.k_norm(self.k_proj(x).reshape(seq, self.num_kv_heads, self.head_dim)).transpose(0, 1)
         v = self.v_proj(x).reshape(seq, self.num_kv_heads, self.head_dim).transpose(0, 1)
         q = apply_text_rope(q, cos, sin)
         k = apply_text_rope(k, cos, sin)
@@ -73,8 +84,8 @@ class TextAttention(nn.Module):
         float32 probabilities are the attention row itself, exact, with no second computation. Grouped
         query heads are handled by reshaping q to [KV, groups, 1, D], not by copying the cache per head.
         """
-        q = self.q_proj(x).reshape(1, self.num_heads, self.head_dim).transpose(0, 1)
-        k = self.k_proj(x).reshape(1, self.num_kv_heads, self.head_dim).transpose(0, 1)
+        q = self.q_norm(self.q_proj(x).reshape(1, self.num_heads, self.head_dim)).transpose(0, 1)
+        k = self.k_norm(self.k_proj(x).reshape(1, self.num_kv_heads, self.head_dim)).transpose(0, 1)
         v = self.v_proj(x).reshape(1, self.num_kv_heads, self.head_dim).transpose(0, 1)
         q = apply_text_rope(q, cos, sin)
         k = apply_text_rope(k, cos, sin)
@@ -96,7 +107,7 @@ class TextAttention(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: TextConfig):
+    def __init__(self, cfg):
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = TextAttention(cfg)
