@@ -53,7 +53,7 @@ std::optional<int64_t> Runner::infer_vision(const PreparedItem& prepared, Inferr
     case VisionQuery::Kind::Box: {
       const std::string source = std::string(prepared.item.is_video() ? "video" : "image") + " '" +
                                  prepared.item.input().string() + "'";
-      request.query_patches = box_query_patches(options_.vision_query.box, prepared.original_rgb.cols,
+      request.query_patches = box_query_patches(options_.vision_query, prepared.original_rgb.cols,
                                                 prepared.original_rgb.rows, grid, source);
       break;
     }

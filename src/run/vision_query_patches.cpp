@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "attnmap/error.hpp"
 
@@ -20,21 +19,15 @@ std::pair<int64_t, int64_t> overlapping(double a, double b, int64_t extent, int6
   return {std::clamp<int64_t>(first, 0, n), std::clamp<int64_t>(last, 0, n)};
 }
 
-std::string number(double v) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.10g", v);
-  return buffer;
-}
-
 }  // namespace
 
-std::vector<int64_t> box_query_patches(const std::array<double, 4>& box, int64_t width, int64_t height,
+std::vector<int64_t> box_query_patches(const VisionQuery& query, int64_t width, int64_t height,
                                        const PatchGrid& grid, const std::string& source) {
+  const std::array<double, 4>& box = query.box;
   const double x0 = std::max(0.0, box[0]), y0 = std::max(0.0, box[1]);
   const double x1 = std::min(static_cast<double>(width), box[2]), y1 = std::min(static_cast<double>(height), box[3]);
   if (!(x0 < x1) || !(y0 < y1)) {
-    throw Error(ErrorKind::Input, source + ": --vision-query box:" + number(box[0]) + "," + number(box[1]) + "," +
-                                      number(box[2]) + "," + number(box[3]) + " lies outside the " +
+    throw Error(ErrorKind::Input, source + ": --vision-query " + query.text() + " lies outside the " +
                                       std::to_string(width) + "x" + std::to_string(height) +
                                       " image; give a box in its pixels (x0,y0,x1,y1 with x1 <= width, y1 <= height)");
   }

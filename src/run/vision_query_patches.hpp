@@ -4,11 +4,11 @@
 
 #include <torch/types.h>
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "attnmap/options.hpp"
 #include "attnmap/run_folder.hpp"
 
 namespace attnmap {
@@ -19,11 +19,11 @@ struct PatchGrid {
   int64_t merge = 2;  // spatial_merge_size: a merged decoder cell is merge x merge patches
 };
 
-// The patches whose pixels overlap the box (x0, y0, x1, y1 in the original image's pixels, as
+// The patches whose pixels overlap query.box (x0, y0, x1, y1 in the original image's pixels, as
 // displayed), in every temporal patch. A patch covers the same share of the original image as of the
 // resized one: column c spans [c * width / w, (c + 1) * width / w). The box is clipped to the image;
 // Error(Input) naming `source` and the image size when nothing of it is left.
-std::vector<int64_t> box_query_patches(const std::array<double, 4>& box, int64_t width, int64_t height,
+std::vector<int64_t> box_query_patches(const VisionQuery& query, int64_t width, int64_t height,
                                        const PatchGrid& grid, const std::string& source);
 
 // text-peak: the merged cell of `map` (one decoder layer's map, [merged_h, merged_w] or

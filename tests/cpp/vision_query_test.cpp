@@ -10,27 +10,38 @@
 
 using attnmap::PatchGrid;
 
+namespace {
+
+attnmap::VisionQuery box(double x0, double y0, double x1, double y1) {
+  attnmap::VisionQuery q;
+  q.kind = attnmap::VisionQuery::Kind::Box;
+  q.box = {x0, y0, x1, y1};
+  return q;
+}
+
+}  // namespace
+
 TEST(VisionBoxQuery, PicksEveryPatchTheBoxOverlaps) {
   // 280x140 pixels over a 10x20 patch grid: 14 px per patch both ways.
   const PatchGrid grid{1, 10, 20, 2};
   // Inside one patch.
-  EXPECT_EQ(attnmap::box_query_patches({15, 15, 20, 20}, 280, 140, grid, "image 'a.png'"), (std::vector<int64_t>{21}));
+  EXPECT_EQ(attnmap::box_query_patches(box(15, 15, 20, 20), 280, 140, grid, "image 'a.png'"), (std::vector<int64_t>{21}));
   // Edges on patch borders do not pull in the neighbours; a partial patch counts.
-  EXPECT_EQ(attnmap::box_query_patches({14, 0, 28, 14}, 280, 140, grid, "x"), (std::vector<int64_t>{1}));
-  EXPECT_EQ(attnmap::box_query_patches({14, 0, 28.5, 14}, 280, 140, grid, "x"), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(attnmap::box_query_patches(box(14, 0, 28, 14), 280, 140, grid, "x"), (std::vector<int64_t>{1}));
+  EXPECT_EQ(attnmap::box_query_patches(box(14, 0, 28.5, 14), 280, 140, grid, "x"), (std::vector<int64_t>{1, 2}));
   // Clipped to the image.
-  EXPECT_EQ(attnmap::box_query_patches({270, 130, 5000, 5000}, 280, 140, grid, "x"), (std::vector<int64_t>{199}));
+  EXPECT_EQ(attnmap::box_query_patches(box(270, 130, 5000, 5000), 280, 140, grid, "x"), (std::vector<int64_t>{199}));
   // Every temporal patch of a video.
   const PatchGrid video{3, 10, 20, 2};
-  EXPECT_EQ(attnmap::box_query_patches({0, 0, 1, 1}, 280, 140, video, "x"), (std::vector<int64_t>{0, 200, 400}));
+  EXPECT_EQ(attnmap::box_query_patches(box(0, 0, 1, 1), 280, 140, video, "x"), (std::vector<int64_t>{0, 200, 400}));
   // Scaled: a 560x280 original over the same grid (28 px of the original per patch).
-  EXPECT_EQ(attnmap::box_query_patches({30, 30, 50, 50}, 560, 280, grid, "x"), (std::vector<int64_t>{21}));
+  EXPECT_EQ(attnmap::box_query_patches(box(30, 30, 50, 50), 560, 280, grid, "x"), (std::vector<int64_t>{21}));
 }
 
 TEST(VisionBoxQuery, ABoxOffTheImageNamesTheImageAndItsSize) {
   const PatchGrid grid{1, 10, 20, 2};
   try {
-    attnmap::box_query_patches({300, 0, 400, 10}, 280, 140, grid, "image 'cat.png'");
+    attnmap::box_query_patches(box(300, 0, 400, 10), 280, 140, grid, "image 'cat.png'");
     FAIL() << "no error";
   } catch (const attnmap::Error& e) {
     EXPECT_EQ(e.kind(), attnmap::ErrorKind::Input);
