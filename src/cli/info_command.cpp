@@ -31,7 +31,7 @@ std::string family_parts(const ModelMetadata& m) {
   decoder += text.value("mrope_interleaved", false) ? " with interleaved M-RoPE" : " with M-RoPE";
   std::string time = "video positions ";
   if (!m.video.is_object()) {
-    time += "unknown (no video section)";
+    time = "no video in this export";  // the `video` line says why
   } else if (m.video.value("temporal_positions", std::string("seconds")) == "index") {
     time += "by temporal patch";
   } else {
