@@ -15,7 +15,7 @@ from torch import nn
 from .attn_rows import CHUNK_ELEMENTS, HEAD_REDUCTIONS, MAX_CHUNK_ROWS
 from .qwen3_vl_config import Qwen3VLVisionConfig
 from .rope import vision_cos_sin
-from .vision import VisionAttention, segment_groups
+from .vision import VisionAttention, check_map_arguments, query_weights, segment_groups, segment_of_patch
 
 
 class Qwen3VLPatchEmbed(nn.Module):
@@ -188,27 +188,8 @@ class Qwen3VLVisionTransformer(nn.Module):
         block B and "vision.windows" int64 [P] (no windows: each frame is one), both in raster order."""
         x, cos, sin, groups, raster, cu_full = self._prepare(pixel_values, grid_thw)
         n = x.size(0)
-        for b in blocks:
-            if b < 0 or b >= self.depth:
-                raise RuntimeError("attnmap: vision block " + str(b) + " out of range [0, " + str(self.depth - 1) + "]")
-        if query_patches.dim() != 1 or query_patches.dtype != torch.long:
-            raise RuntimeError("attnmap: query_patches must be int64 [Q], got " + str(query_patches.dtype)
-                               + " " + str(query_patches.size()))
-        if query_patches.numel() > 0:
-            if int(query_patches.min()) < 0 or int(query_patches.max()) >= n:
-                raise RuntimeError("attnmap: query_patches must lie in [0, " + str(n - 1) + "]")
-        if head_reduce not in self.head_reductions:
-            raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(self.head_reductions)
-                               + ", got '" + head_reduce + "'")
-        row_of_patch = torch.argsort(raster)
-        weights = torch.zeros(n, dtype=torch.float32, device=x.device)
-        if query_patches.numel() == 0:
-            weights = weights + 1.0
-            queries = n
-        else:
-            rows = row_of_patch.index_select(0, query_patches.to(x.device))
-            weights.index_add_(0, rows, torch.ones(rows.size(0), dtype=torch.float32, device=x.device))
-            queries = rows.size(0)
+        check_map_arguments(blocks, query_patches, head_reduce, n, self.depth, self.head_reductions)
+        row_of_patch, weights, queries = query_weights(raster, query_patches)
         last = -1
         for b in blocks:
             last = max(last, b)
@@ -220,8 +201,5 @@ class Qwen3VLVisionTransformer(nn.Module):
                                             self.chunk_elements)
                     out["vision." + str(i)] = (received / float(queries)).index_select(1, row_of_patch)
                 x = blk(x, cos, sin, groups)
-        lengths = torch.tensor(cu_full, dtype=torch.long, device=x.device)
-        frame_of_row = torch.repeat_interleave(torch.arange(len(cu_full) - 1, device=x.device),
-                                               lengths[1:] - lengths[:-1])
-        out["vision.windows"] = frame_of_row.index_select(0, row_of_patch)
+        out["vision.windows"] = segment_of_patch(cu_full, row_of_patch)  # no windows: one per frame
         return out

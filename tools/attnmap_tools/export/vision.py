@@ -43,6 +43,47 @@ class PatchEmbed(nn.Module):
         return self.proj(x.to(self.proj.weight.dtype)).reshape(x.size(0), -1)
 
 
+def check_map_arguments(blocks: List[int], query_patches: torch.Tensor, head_reduce: str, patches: int,
+                        depth: int, head_reductions: List[str]):
+    """vision_attention's argument checks (docs/design.md), shared by every family's tower."""
+    for b in blocks:
+        if b < 0 or b >= depth:
+            raise RuntimeError("attnmap: vision block " + str(b) + " out of range [0, " + str(depth - 1) + "]")
+    if query_patches.dim() != 1 or query_patches.dtype != torch.long:
+        raise RuntimeError("attnmap: query_patches must be int64 [Q], got " + str(query_patches.dtype)
+                           + " " + str(query_patches.size()))
+    if query_patches.numel() > 0:
+        if int(query_patches.min()) < 0 or int(query_patches.max()) >= patches:
+            raise RuntimeError("attnmap: query_patches must lie in [0, " + str(patches - 1) + "]")
+    if head_reduce not in head_reductions:
+        raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(head_reductions)
+                           + ", got '" + head_reduce + "'")
+
+
+def query_weights(raster: torch.Tensor, query_patches: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """(row_of_patch, weights, queries): raster[j] is the raster patch of the tower's row j; its inverse
+    row_of_patch picks each raster patch's row (undoing the window reordering and the 2x2 merge-block
+    order). weights [rows] counts how often each row is a query (every row once when query_patches is
+    empty); queries is the number of queries the maps are averaged over."""
+    n = raster.size(0)
+    row_of_patch = torch.argsort(raster)
+    weights = torch.zeros(n, dtype=torch.float32, device=raster.device)
+    if query_patches.numel() == 0:
+        return row_of_patch, weights + 1.0, n
+    # index_add_: a patch listed twice counts twice, as a repeated decoder query position does.
+    rows = row_of_patch.index_select(0, query_patches.to(raster.device))
+    weights.index_add_(0, rows, torch.ones(rows.size(0), dtype=torch.float32, device=raster.device))
+    return row_of_patch, weights, rows.size(0)
+
+
+def segment_of_patch(cu_seqlens: List[int], row_of_patch: torch.Tensor) -> torch.Tensor:
+    """"vision.windows": each raster patch's segment (window, or frame for full attention) number."""
+    lengths = torch.tensor(cu_seqlens, dtype=torch.long, device=row_of_patch.device)
+    segment_of_row = torch.repeat_interleave(torch.arange(len(cu_seqlens) - 1, device=row_of_patch.device),
+                                             lengths[1:] - lengths[:-1])
+    return segment_of_row.index_select(0, row_of_patch)
+
+
 def segment_groups(cu_seqlens: List[int], device: torch.device) -> List[Tuple[int, torch.Tensor]]:
     """Segments (windows or whole images) grouped by length: (length, patch rows of all segments of
     that length, segment-major), so each group is one batched SDPA call instead of one per segment.
@@ -285,39 +326,14 @@ class VisionTransformer(nn.Module):
         merged = self.merger(x)
         return merged[torch.argsort(window_index)]
 
-    def _check_maps(self, blocks: List[int], query_patches: torch.Tensor, head_reduce: str, patches: int):
-        for b in blocks:
-            if b < 0 or b >= self.depth:
-                raise RuntimeError("attnmap: vision block " + str(b) + " out of range [0, " + str(self.depth - 1) + "]")
-        if query_patches.dim() != 1 or query_patches.dtype != torch.long:
-            raise RuntimeError("attnmap: query_patches must be int64 [Q], got " + str(query_patches.dtype)
-                               + " " + str(query_patches.size()))
-        if query_patches.numel() > 0:
-            if int(query_patches.min()) < 0 or int(query_patches.max()) >= patches:
-                raise RuntimeError("attnmap: query_patches must lie in [0, " + str(patches - 1) + "]")
-        if head_reduce not in self.head_reductions:
-            raise RuntimeError("attnmap: head_reduce must be one of " + ", ".join(self.head_reductions)
-                               + ", got '" + head_reduce + "'")
-
     def attention_maps(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, blocks: List[int],
                        query_patches: torch.Tensor, head_reduce: str) -> Dict[str, torch.Tensor]:
         """The contract of AttnMapQwen2_5_VL.vision_attention (docs/design.md): "vision.B" float32 [H', P]
         per requested block B and "vision.windows" int64 [P], both in raster order."""
         x, cos, sin, window_groups, image_groups, _, raster, cu_window = self._prepare(pixel_values, grid_thw)
         n = x.size(0)
-        self._check_maps(blocks, query_patches, head_reduce, n)
-        # raster[j] is the raster patch of window-order row j; its inverse picks, for each raster
-        # patch, its window-order row (undoes the window reordering and the 2x2 merge-block order).
-        row_of_patch = torch.argsort(raster)
-        weights = torch.zeros(n, dtype=torch.float32, device=x.device)
-        if query_patches.numel() == 0:
-            weights = weights + 1.0
-            queries = n
-        else:
-            # index_add_: a patch listed twice counts twice, as a repeated decoder query position does.
-            rows = row_of_patch.index_select(0, query_patches.to(x.device))
-            weights.index_add_(0, rows, torch.ones(rows.size(0), dtype=torch.float32, device=x.device))
-            queries = rows.size(0)
+        check_map_arguments(blocks, query_patches, head_reduce, n, self.depth, self.head_reductions)
+        row_of_patch, weights, queries = query_weights(raster, query_patches)
         last = -1
         for b in blocks:
             last = max(last, b)
@@ -330,8 +346,5 @@ class VisionTransformer(nn.Module):
                                             self.max_chunk_rows, self.chunk_elements)
                     out["vision." + str(i)] = (received / float(queries)).index_select(1, row_of_patch)
                 x = blk(x, cos, sin, window_groups, image_groups)
-        lengths = torch.tensor(cu_window, dtype=torch.long, device=x.device)
-        window_of_row = torch.repeat_interleave(torch.arange(len(cu_window) - 1, device=x.device),
-                                                lengths[1:] - lengths[:-1])
-        out["vision.windows"] = window_of_row.index_select(0, row_of_patch)
+        out["vision.windows"] = segment_of_patch(cu_window, row_of_patch)
         return out
