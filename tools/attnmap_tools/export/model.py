@@ -192,7 +192,7 @@ class AttnMapQwen2_5_VL(nn.Module):
         h = self._embed_inputs(inputs, input_ids)
         cos, sin = self._rope(position_ids, h.dtype)
         return self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last,
-                                   keep_cache)
+                                   keep_cache, [], input_ids.new_empty(0))
 
     def _rope(self, position_ids: torch.Tensor, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
         """cos, sin [S, head_dim] of the decoder's M-RoPE at position_ids [3, S]."""
@@ -202,10 +202,12 @@ class AttnMapQwen2_5_VL(nn.Module):
 
     def _decoder_stack(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, layers: List[int],
                        query_positions: torch.Tensor, head_reduce: str, mean_queries: bool, last: int,
-                       keep_cache: bool) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+                       keep_cache: bool, deepstack: List[torch.Tensor],
+                       visual_rows: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The one decoder loop of forward and prefill: layers 0..last over the whole prompt; "layers.N"
         rows for the requested layers and, with keep_cache, every layer's post-RoPE keys and values
-        ("cache.k.N", "cache.v.N", [KV, S, D] in the model dtype)."""
+        ("cache.k.N", "cache.v.N", [KV, S, D] in the model dtype). deepstack (Qwen3-VL; empty for the
+        other families): after layer i, level i of the tower's features is added to the visual rows."""
         out: Dict[str, torch.Tensor] = {}
         for i, decoder_layer in enumerate(self.model.layers):
             # Layers after the last one needed are skipped (ModuleList loops cannot `break` in TorchScript).
@@ -217,6 +219,8 @@ class AttnMapQwen2_5_VL(nn.Module):
                 if keep_cache:
                     out["cache.k." + str(i)] = k.contiguous()
                     out["cache.v." + str(i)] = v.contiguous()
+                if i < len(deepstack):
+                    h = h.index_add(0, visual_rows, deepstack[i].to(h.dtype))
         return h, out
 
     def _last_logits(self, h: torch.Tensor) -> torch.Tensor:

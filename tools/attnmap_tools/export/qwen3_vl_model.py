@@ -110,17 +110,6 @@ class AttnMapQwen3VL(AttnMapQwen2_5_VL):
                 deepstack = [torch.cat((deepstack[i], video_deepstack[i]), dim=0) for i in range(len(deepstack))]
             visual_rows = torch.cat((visual_rows, video_rows))
         cos, sin = self._rope(position_ids, h.dtype)
-        out: Dict[str, torch.Tensor] = {}
-        for i, decoder_layer in enumerate(self.model.layers):
-            if i <= last:
-                want = i in layers
-                h, r, k, v = decoder_layer(h, cos, sin, want, query_positions, head_reduce, mean_queries)
-                if want:
-                    out["layers." + str(i)] = r
-                if keep_cache:
-                    out["cache.k." + str(i)] = k.contiguous()
-                    out["cache.v." + str(i)] = v.contiguous()
-                # DeepStack: level i of the tower's features onto the image rows, after layer i.
-                if i < len(deepstack):
-                    h = h.index_add(0, visual_rows, deepstack[i].to(h.dtype))
-        return h, out
+        # DeepStack: level i of the tower's features onto the visual rows, after layer i.
+        return self._decoder_stack(h, cos, sin, layers, query_positions, head_reduce, mean_queries, last,
+                                   keep_cache, deepstack, visual_rows)
