@@ -99,6 +99,8 @@ struct PreparedItem {
   std::optional<ChatPrompt> baseline_prompt;
   ModelInputs baseline_inputs;
   std::vector<int64_t> baseline_query_rows;
+  // --vision-query box: the query patches, resolved here so that a box off the image fails before the forward.
+  std::vector<int64_t> vision_box_patches;
   StageTimings timings;
 };
 
@@ -150,6 +152,8 @@ class Runner {
   // tower, vision_maps and the record's `vision`. Returns the call's peak device memory.
   std::optional<int64_t> infer_vision(const PreparedItem& prepared, InferredItem& out);
   void check_vision_options();
+  // prepare()'s part: the box query's patches (Error(Input) naming the item when the box misses it).
+  std::vector<int64_t> vision_box_patches(const PreparedItem& prepared) const;
 
   std::shared_ptr<Model> model_;
   RunSpec options_;

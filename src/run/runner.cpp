@@ -153,6 +153,7 @@ PreparedItem Runner::prepare(const RunItem& item) const {
     return in;
   };
   p.inputs = inputs_for(p.prompt);
+  p.vision_box_patches = vision_box_patches(p);
   if (options_.baseline_prompt) {
     p.baseline_prompt = model_->family().build_chat_prompt(model_->tokenizer(), *options_.baseline_prompt,
                                                            image_tokens, options_.system_prompt, kind);

@@ -33,6 +33,15 @@ void Runner::check_vision_options() {
   }
 }
 
+std::vector<int64_t> Runner::vision_box_patches(const PreparedItem& prepared) const {
+  if (vision_blocks_.empty() || options_.vision_query.kind != VisionQuery::Kind::Box) return {};
+  const PatchGrid grid{prepared.image.grid_t, prepared.image.grid_h, prepared.image.grid_w,
+                       model_->metadata().vision.spatial_merge_size};
+  const std::string source = std::string(prepared.item.is_video() ? "video" : "image") + " '" +
+                             prepared.item.input().string() + "'";
+  return box_query_patches(options_.vision_query, prepared.original_rgb.cols, prepared.original_rgb.rows, grid, source);
+}
+
 std::optional<int64_t> Runner::infer_vision(const PreparedItem& prepared, InferredItem& out) {
   const ModelMetadata& meta = model_->metadata();
   const PatchGrid grid{prepared.image.grid_t, prepared.image.grid_h, prepared.image.grid_w,
@@ -50,13 +59,9 @@ std::optional<int64_t> Runner::infer_vision(const PreparedItem& prepared, Inferr
   switch (options_.vision_query.kind) {
     case VisionQuery::Kind::Mean:
       break;  // no query patches: every patch
-    case VisionQuery::Kind::Box: {
-      const std::string source = std::string(prepared.item.is_video() ? "video" : "image") + " '" +
-                                 prepared.item.input().string() + "'";
-      request.query_patches = box_query_patches(options_.vision_query, prepared.original_rgb.cols,
-                                                prepared.original_rgb.rows, grid, source);
+    case VisionQuery::Kind::Box:
+      request.query_patches = prepared.vision_box_patches;  // resolved by prepare()
       break;
-    }
     case VisionQuery::Kind::TextPeak: {
       const auto slot = std::find(prepared.layers.begin(), prepared.layers.end(), peak_layer_) - prepared.layers.begin();
       PeakQuery peak = peak_query_patches(out.maps[slot], grid);
