@@ -85,19 +85,48 @@ def _pick(keys, sources, default=None):
     return default
 
 
-def _parse_text(raw: dict) -> TextConfig:
-    """The decoder's parameters (the same Qwen2 decoder in both families)."""
-    text_raw = raw.get("text_config") or {}
-    # Nested values win over top-level copies: transformers 5 reads text parameters from text_config.
-    tsrc = [text_raw, raw]
-    rope = {**_rope_dict(raw), **_rope_dict(text_raw)}
+class _TextSources:
+    """Where a decoder parameter is read from, and the checks every Qwen decoder shares. Nested values
+    win over top-level copies: transformers 5 reads text parameters from text_config."""
 
-    def need(key):
-        value = _pick([key], tsrc)
+    def __init__(self, raw: dict, decoder_name: str):
+        self.raw = raw
+        self.text_raw = raw.get("text_config") or {}
+        self.sources = [self.text_raw, raw]
+        self.rope = {**_rope_dict(raw), **_rope_dict(self.text_raw)}
+        self.decoder_name = decoder_name
+
+    def get(self, key, default=None):
+        return _pick([key], self.sources, default)
+
+    def need(self, key):
+        value = self.get(key)
         if value is None:
             raise ConfigError(f"config.json: text parameter {key!r} is missing")
         return value
 
+    def check_common(self, heads: int) -> int:
+        """silu, a default/mrope rope type and a whole number of query heads per kv head; returns the kv heads."""
+        act = self.get("hidden_act", "silu")
+        if act != "silu":
+            raise ConfigError(f"config.json: text hidden_act {act!r} is not supported (the {self.decoder_name} "
+                              f"decoder uses silu)")
+        rope_type = self.rope.get("rope_type", self.rope.get("type", "default"))
+        if rope_type not in ("default", "mrope"):
+            raise ConfigError(f"config.json: rope type {rope_type!r} is not supported (expected default/mrope)")
+        kv = int(self.get("num_key_value_heads", heads))
+        if heads % kv:
+            raise ConfigError(f"config.json: num_attention_heads {heads} not divisible by num_key_value_heads {kv}")
+        return kv
+
+    def tie_word_embeddings(self) -> bool:
+        return bool(self.raw.get("tie_word_embeddings", False) or self.text_raw.get("tie_word_embeddings", False))
+
+
+def _parse_text(raw: dict) -> TextConfig:
+    """The decoder's parameters (the same Qwen2 decoder in both families)."""
+    src = _TextSources(raw, "Qwen2")
+    tsrc, rope, need = src.sources, src.rope, src.need
     hidden = int(need("hidden_size"))
     heads = int(need("num_attention_heads"))
     if hidden % heads:
@@ -106,21 +135,13 @@ def _parse_text(raw: dict) -> TextConfig:
     if explicit_head_dim is not None and int(explicit_head_dim) != hidden // heads:
         raise ConfigError(f"config.json: head_dim {explicit_head_dim} != hidden_size/num_attention_heads "
                           f"({hidden // heads}); the Qwen2 decoder derives head_dim from the hidden size")
-    act = _pick(["hidden_act"], tsrc, "silu")
-    if act != "silu":
-        raise ConfigError(f"config.json: text hidden_act {act!r} is not supported (the Qwen2 decoder uses silu)")
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type not in ("default", "mrope"):
-        raise ConfigError(f"config.json: rope type {rope_type!r} is not supported (expected default/mrope)")
+    kv = src.check_common(heads)
     if _pick(["use_sliding_window"], tsrc, False):
         raise ConfigError("config.json: use_sliding_window=true is not supported")
     mrope = [int(x) for x in rope.get("mrope_section", [16, 24, 24])]
     if 2 * sum(mrope) != hidden // heads:
         raise ConfigError(f"config.json: mrope_section {mrope} must sum to head_dim/2 = {hidden // heads // 2}")
-    kv = int(_pick(["num_key_value_heads"], tsrc, heads))
-    if heads % kv:
-        raise ConfigError(f"config.json: num_attention_heads {heads} not divisible by num_key_value_heads {kv}")
-    tie = bool(raw.get("tie_word_embeddings", False) or text_raw.get("tie_word_embeddings", False))
+    tie = src.tie_word_embeddings()
     text = TextConfig(
         hidden_size=hidden, num_hidden_layers=int(need("num_hidden_layers")), num_attention_heads=heads,
         num_key_value_heads=kv, intermediate_size=int(need("intermediate_size")),

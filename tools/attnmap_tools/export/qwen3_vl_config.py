@@ -11,7 +11,7 @@ tower's window fields say "no windows" (every block is full attention).
 import dataclasses
 from typing import List, Optional
 
-from .config import ConfigError, _pick, _rope_dict
+from .config import ConfigError, _TextSources, _pick, _rope_dict
 
 
 @dataclasses.dataclass
@@ -74,34 +74,18 @@ VISION_ACTS = ("gelu_pytorch_tanh", "gelu")
 
 def parse_qwen3_vl_config(raw: dict) -> Qwen3VLConfig:
     """The config reader of family qwen3_vl; families.family_for has already checked model_type."""
-    text_raw = raw.get("text_config") or {}
-    tsrc = [text_raw, raw]
-    rope = {**_rope_dict(raw), **_rope_dict(text_raw)}
-
-    def need(key):
-        value = _pick([key], tsrc)
-        if value is None:
-            raise ConfigError(f"config.json: text parameter {key!r} is missing")
-        return value
-
+    src = _TextSources(raw, "Qwen3")
+    text_raw, tsrc, rope, need = src.text_raw, src.sources, src.rope, src.need
     hidden = int(need("hidden_size"))
     heads = int(need("num_attention_heads"))
     head_dim = int(_pick(["head_dim"], tsrc, 128))
-    act = _pick(["hidden_act"], tsrc, "silu")
-    if act != "silu":
-        raise ConfigError(f"config.json: text hidden_act {act!r} is not supported (Qwen3-VL uses silu)")
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type not in ("default", "mrope"):
-        raise ConfigError(f"config.json: rope type {rope_type!r} is not supported (expected default/mrope)")
+    kv = src.check_common(heads)
     if rope.get("mrope_interleaved") is False:
         raise ConfigError("config.json: mrope_interleaved=false is not supported (Qwen3-VL interleaves M-RoPE)")
     mrope = [int(x) for x in rope.get("mrope_section", [24, 20, 20])]
     if len(mrope) != 3 or sum(mrope) != head_dim // 2:
         raise ConfigError(f"config.json: mrope_section {mrope} must be 3 numbers summing to head_dim/2 = {head_dim // 2}")
-    kv = int(_pick(["num_key_value_heads"], tsrc, heads))
-    if heads % kv:
-        raise ConfigError(f"config.json: num_attention_heads {heads} not divisible by num_key_value_heads {kv}")
-    tie = bool(raw.get("tie_word_embeddings", False) or text_raw.get("tie_word_embeddings", False))
+    tie = src.tie_word_embeddings()
     text = Qwen3VLTextConfig(
         hidden_size=hidden, num_hidden_layers=int(need("num_hidden_layers")), num_attention_heads=heads,
         num_key_value_heads=kv, head_dim=head_dim, intermediate_size=int(need("intermediate_size")),
