@@ -15,23 +15,8 @@ from torch import nn
 from .attn_rows import CHUNK_ELEMENTS, HEAD_REDUCTIONS, MAX_CHUNK_ROWS
 from .qwen3_vl_config import Qwen3VLVisionConfig
 from .rope import vision_cos_sin
-from .vision import VisionAttention, check_map_arguments, query_weights, segment_groups, segment_of_patch
-
-
-class Qwen3VLPatchEmbed(nn.Module):
-    """Conv3d with kernel == stride (and a bias) over each [C, T, P, P] row, as transformers calls it."""
-
-    def __init__(self, cfg: Qwen3VLVisionConfig):
-        super().__init__()
-        self.channels = cfg.in_channels
-        self.temporal = cfg.temporal_patch_size
-        self.patch = cfg.patch_size
-        kernel = [cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size]
-        self.proj = nn.Conv3d(cfg.in_channels, cfg.hidden_size, kernel_size=kernel, stride=kernel, bias=True)
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        x = pixel_values.reshape(-1, self.channels, self.temporal, self.patch, self.patch)
-        return self.proj(x.to(self.proj.weight.dtype)).reshape(x.size(0), -1)
+from .vision import (PatchEmbed, VisionAttention, check_map_arguments, query_weights, segment_groups,
+                     segment_of_patch)
 
 
 class Qwen3VLVisionMLP(nn.Module):
@@ -97,7 +82,7 @@ class Qwen3VLVisionTransformer(nn.Module):
         self.head_reductions: List[str] = list(HEAD_REDUCTIONS)
         self.max_chunk_rows = MAX_CHUNK_ROWS
         self.chunk_elements = CHUNK_ELEMENTS
-        self.patch_embed = Qwen3VLPatchEmbed(cfg)
+        self.patch_embed = PatchEmbed(cfg, bias=True)
         self.pos_embed = nn.Embedding(cfg.num_position_embeddings, cfg.hidden_size)
         self.blocks = nn.ModuleList([Qwen3VLVisionBlock(cfg) for _ in range(cfg.depth)])
         self.merger = Qwen3VLPatchMerger(cfg, False)

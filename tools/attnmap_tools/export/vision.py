@@ -30,13 +30,15 @@ class PatchEmbed(nn.Module):
     peaky attention downstream); the same conv3d call is bit-identical to transformers.
     """
 
-    def __init__(self, cfg: VisionConfig):
+    def __init__(self, cfg, bias: bool = False):
+        """cfg: any tower config with in_channels, temporal_patch_size, patch_size, hidden_size
+        (Qwen2/2.5-VL: no bias; Qwen3-VL: a bias)."""
         super().__init__()
         self.channels = cfg.in_channels
         self.temporal = cfg.temporal_patch_size
         self.patch = cfg.patch_size
         kernel = [cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size]
-        self.proj = nn.Conv3d(cfg.in_channels, cfg.hidden_size, kernel_size=kernel, stride=kernel, bias=False)
+        self.proj = nn.Conv3d(cfg.in_channels, cfg.hidden_size, kernel_size=kernel, stride=kernel, bias=bias)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         x = pixel_values.reshape(-1, self.channels, self.temporal, self.patch, self.patch)
