@@ -18,10 +18,21 @@ class Tokenizer;
 // What the prompt shows the model: one image, or one video (docs/video.md).
 enum class VisualKind { Image, Video };
 
+// Sequence positions [start, end).
+struct TokenRun {
+  int64_t start = 0, end = 0;
+  int64_t size() const { return end - start; }
+  bool operator==(const TokenRun&) const = default;
+};
+
 struct ChatPrompt {
   std::vector<int64_t> ids;      // the whole sequence, image (or video) tokens expanded
   int64_t image_start = 0;       // first image-pad (video-pad) position
   int64_t image_end = 0;         // one past the last one
+  // The runs of pads, in order: one for an image, one per temporal patch when the prompt writes text
+  // between them (Qwen3-VL's timestamps), else one for the whole video. Their tokens, concatenated,
+  // are the visual tokens in the order of the merged grid (t-major).
+  std::vector<TokenRun> visual_runs;
   int64_t prompt_start = 0;      // first token of the user's text
   int64_t prompt_end = 0;        // one past its last token
 };
@@ -34,12 +45,23 @@ ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const ModelMetadata& me
                              int64_t image_tokens, const std::string& system_prompt = "",
                              VisualKind kind = VisualKind::Image);
 
+// The same template with a video written as Qwen3VLProcessor writes it: inside the template's
+// <|vision_start|>...<|vision_end|>, per temporal patch its label (e.g. "<1.5 seconds>"), then
+// <|vision_start|>, `tokens_per_patch` video pads and <|vision_end|>. visual_runs has one run per label.
+ChatPrompt build_labelled_video_prompt(const Tokenizer& tokenizer, const ModelMetadata& metadata,
+                                       const std::string& user_text, int64_t tokens_per_patch,
+                                       const std::vector<std::string>& patch_labels,
+                                       const std::string& system_prompt = "");
+
 // One image or video in the sequence: its merged grid and, for a video, the M-RoPE time step of its
-// temporal patches (tokens_per_second * second_per_grid_t, float32 as transformers computes it).
+// temporal patches (tokens_per_second * second_per_grid_t, float32 as transformers computes it) and
+// each temporal patch's time in seconds (the families that write it into the prompt read it).
 struct VisualGrid {
   VisualKind kind = VisualKind::Image;
   int64_t t = 1, h = 0, w = 0;  // merged
   float time_interval = 1.0f;   // images: 1 (their single temporal index is 0 either way)
+  std::vector<double> seconds;  // videos: per temporal patch (Qwen3VLProcessor's timestamps)
+  int64_t tokens() const { return t * h * w; }
 };
 
 // 3-axis M-RoPE positions [3, S] (int64) for a sequence with image-pad runs, as transformers'

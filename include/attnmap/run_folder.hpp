@@ -218,6 +218,11 @@ struct RunRecord {
   std::vector<int64_t> token_ids;
   std::vector<std::string> token_strings;
   Span image_token_span, prompt_token_span;
+  // The runs of visual tokens in grid order when there are several (one per temporal patch when the
+  // prompt writes text between them, Qwen3-VL's timestamps). Empty: image_token_span is the one run.
+  // attention.json always lists them ("image_token_runs"); a file with one run (or none, from older
+  // versions) reads back empty.
+  std::vector<Span> image_token_runs;
   std::vector<int64_t> query_positions;
   std::vector<LayerStats> layers;      // in maps.npy order
   std::vector<int64_t> maps_shape;     // [layers, merged_h, merged_w]

@@ -25,8 +25,15 @@ struct VideoInfo {
   std::string codec;           // FFmpeg's codec name ("h264", "png", ...), empty for a frame list
 };
 
+// How the video processor picks frames (metadata video.frame_sampling).
+enum class FrameSampling {
+  Stride,    // Qwen2VLVideoProcessor: whole temporal patches, arange(0, total, total / n)
+  Linspace,  // Qwen3VLVideoProcessor: n frames, linspace(0, total - 1, n).round(), repeats allowed
+};
+
 // --fps / --num-frames and the processor's bounds. Neither fps nor num_frames set: every frame.
 struct VideoSampling {
+  FrameSampling method = FrameSampling::Stride;
   std::optional<double> fps;           // target frames per second
   std::optional<int64_t> num_frames;   // a fixed number of frames (rounded to temporal_patch_size)
   int64_t min_frames = 4;
@@ -34,9 +41,11 @@ struct VideoSampling {
   int temporal_patch_size = 2;
 };
 
-// transformers' Qwen2VLVideoProcessor.sample_frames (v5) for `info`: the same float arithmetic,
-// rounding and errors. Throws Error(Input) (the message names no file; callers add it) when the
-// sampling asks for more frames than the video has, or fps is asked of a video without one.
+// transformers' Qwen2VLVideoProcessor.sample_frames (v5) for `info` (FrameSampling::Stride), or
+// Qwen3VLVideoProcessor.sample_frames (Linspace): the same float arithmetic, rounding and errors.
+// Throws Error(Input) (the message names no file; callers add it) when the sampling asks for more
+// frames than the video has (Stride only: Linspace repeats frames as transformers does), or fps is
+// asked of a video without one.
 std::vector<int64_t> sample_frame_indices(const VideoInfo& info, const VideoSampling& sampling);
 
 // Frames in the order the model reads them, RGB CV_8UC3, all of one size.
@@ -63,15 +72,39 @@ DecodedVideo decode_video(const std::filesystem::path& path, const VideoSampling
 DecodedVideo load_frames(const std::vector<std::filesystem::path>& frames);
 std::vector<std::filesystem::path> list_frame_files(const std::filesystem::path& dir);
 
+// How a video's M-RoPE positions are laid out (metadata video.temporal_positions).
+enum class TemporalPositions {
+  Seconds,    // Qwen2.5-VL: one grid, temporal patch k at int(k * tokens_per_second * second_per_grid_t)
+  Index,      // Qwen2-VL: one grid, temporal patch k at k
+  FrameRuns,  // Qwen3-VL: every temporal patch its own grid (t = 1) where its run of pads begins
+};
+
+// The text written before each temporal patch's <|vision_start|> (metadata video.timestamp_text):
+// before + the patch's time in seconds with `decimals` decimals + after, e.g. "<1.5 seconds>".
+struct TimestampText {
+  std::string before, after;
+  int decimals = 1;
+  std::string format(double seconds) const;  // printf's %.Nf, which rounds as Python's format does
+};
+
 // The export's `video` object (metadata, docs/video.md): the video processor's settings as
 // transformers builds it from the checkpoint, and the M-RoPE time scale.
 struct VideoParams {
-  PreprocessParams pixels;             // patch/merge sizes, mean/std, rescale; min/max_pixels per frame
-  VideoSampling sampling;              // the processor's min/max frames; its fps/num_frames when set
+  PreprocessParams pixels;             // patch/merge sizes, mean/std, rescale; min/max_pixels (see clip_budget)
+  VideoSampling sampling;              // the processor's method, min/max frames; its fps/num_frames when set
   bool sample_by_default = false;      // the processor's do_sample_frames
-  // vision_config.tokens_per_second (metadata video.temporal_positions "seconds", Qwen2.5-VL); 0 for
-  // "index" (Qwen2-VL): temporal patch k then sits at position k, whatever the frame rate.
+  TemporalPositions positions = TemporalPositions::Seconds;
+  // vision_config.tokens_per_second (positions Seconds, Qwen2.5-VL); 0 otherwise.
   double tokens_per_second = 2;
+  // metadata video.pixel_budget "clip" (Qwen3-VL): min/max_pixels bound frames * h * w of the whole
+  // sampled clip (Qwen3's smart_resize with num_frames); "frame" (false): one frame's h * w.
+  bool clip_budget = false;
+  // The processor's per-frame cap (cap_pixels_per_frame, max_video_tokens); off by default in
+  // transformers 5.23.
+  bool cap_pixels_per_frame = false;
+  int64_t max_video_tokens = 768;
+  // Set when the prompt writes each temporal patch's time before it (Qwen3-VL).
+  std::optional<TimestampText> timestamp_text;
 
   // Throws Error(Model) naming the field for a missing or invalid one, and, for a null object (an
   // export made before attnmap read videos), one line asking to re-export.
@@ -96,9 +129,20 @@ struct PreprocessedVideo {
 // smart_resize with the video bounds -> torchvision's antialiased bicubic resize of the uint8 frames
 // (the same ATen kernel torchvision calls) -> fused rescale+normalize in float32 -> temporal patches
 // of temporal_patch_size frames (the last frame repeated to fill the last one), exactly as
-// transformers' Qwen2VLVideoProcessor (v5, torchvision backend). Throws Error(Input) for frames of
-// different sizes or a size smart_resize refuses.
-PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const PreprocessParams& pixels,
-                                   double sampled_fps, double tokens_per_second);
+// transformers' Qwen2VLVideoProcessor (v5, torchvision backend), or Qwen3VLVideoProcessor when
+// `params.clip_budget`. Throws Error(Input) for frames of different sizes or a size smart_resize refuses.
+PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const VideoParams& params,
+                                   double sampled_fps);
+
+// transformers' Qwen3-VL smart_resize for videos: the bounds apply to num_frames * h * w (the frame
+// count rounded to temporal_factor for the test, unrounded for the scale), sides under `factor` are
+// scaled up first. Throws Error(Input) for fewer frames than temporal_factor or an aspect ratio over 200.
+std::pair<int, int> smart_resize_clip(int num_frames, int height, int width, int temporal_factor, int factor,
+                                      int64_t min_pixels, int64_t max_pixels);
+
+// Each temporal patch's time as Qwen3VLProcessor writes it (_calculate_timestamps): the sampled
+// frame indices padded with the last one to whole patches, index / fps, the mean of each patch's
+// first and last.
+std::vector<double> temporal_patch_seconds(const std::vector<int64_t>& indices, double fps, int temporal_patch_size);
 
 }  // namespace attnmap

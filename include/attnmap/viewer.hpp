@@ -59,6 +59,10 @@ struct ViewerData {
   // The image span: tokens [image_start, image_start + frames * merged_h * merged_w) are the image
   // (or video) tokens (their roles must be Image), in raster order of the merged grid, t-major.
   std::size_t image_start = 0;
+  // The first token of each temporal patch's grid when the prompt writes text between them (Qwen3-VL's
+  // timestamps): `frames` increasing starts, each grid merged_h * merged_w tokens; image_start must be
+  // the first. Empty: the grids follow each other from image_start.
+  std::vector<std::size_t> frame_starts;
   // Sequence positions of the query rows (prompt tokens, then answer tokens when there are any);
   // each one's role must be Prompt or Answer.
   std::vector<int> query_positions;

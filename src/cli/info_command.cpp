@@ -34,6 +34,8 @@ std::string family_parts(const ModelMetadata& m) {
     time = "no video in this export";  // the `video` line says why
   } else if (m.video.value("temporal_positions", std::string("seconds")) == "index") {
     time += "by temporal patch";
+  } else if (m.video.value("temporal_positions", std::string("seconds")) == "frame_runs") {
+    time += "per temporal patch after its timestamp text";
   } else {
     time += "by time (tokens_per_second)";
   }
@@ -79,12 +81,13 @@ void print_info(const std::filesystem::path& path, const ModelMetadata& m, bool 
   if (m.video.is_object()) {
     const auto& v = m.video;
     const auto opt = [&](const char* key) { return v.contains(key) && !v[key].is_null() ? v[key].dump() : std::string("unset"); };
+    // pixel_budget "clip" (Qwen3-VL): the bounds weigh frames x height x width of the whole clip.
+    const bool clip = v.value("pixel_budget", std::string("frame")) == "clip";
     std::cout << "video         min_pixels " << v.value("min_pixels", 0LL) << ", max_pixels " << v.value("max_pixels", 0LL)
-              << " per frame, frames " << v.value("min_frames", 0LL) << "-" << v.value("max_frames", 0LL) << ", fps "
-              << opt("fps") << ", tokens_per_second " << opt("tokens_per_second") << " (from "
+              << (clip ? " per clip" : " per frame") << ", frames " << v.value("min_frames", 0LL) << "-"
+              << v.value("max_frames", 0LL) << " (" << v.value("frame_sampling", std::string("stride"))
+              << " sampling), fps " << opt("fps") << ", tokens_per_second " << opt("tokens_per_second") << " (from "
               << v.value("source", std::string("?")) << "); video token " << m.tokens.video_token_id << "\n";
-  } else if (m.model_family == "qwen3_vl") {
-    std::cout << "video         not supported for model family qwen3_vl yet (images only)\n";
   } else {
     std::cout << "video         not in this export (made before attnmap read videos); re-export for --video\n";
   }

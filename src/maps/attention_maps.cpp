@@ -7,17 +7,21 @@
 
 namespace attnmap {
 
-torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
+torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, const std::vector<TokenRun>& runs,
                          int64_t merged_h, int64_t merged_w) {
-  if (image_end - image_start != merged_h * merged_w) {
-    throw Error(ErrorKind::Internal, "image token span does not match the merged grid");
+  int64_t tokens = 0;
+  for (const TokenRun& run : runs) tokens += run.size();
+  if (runs.empty() || tokens != merged_h * merged_w) {
+    throw Error(ErrorKind::Internal, "image token runs do not match the merged grid");
   }
   std::vector<torch::Tensor> maps;
   maps.reserve(rows.size());
   for (const torch::Tensor& layer : rows) {
     const torch::Tensor per_head = layer.select(1, 0);  // [H', S]
     const torch::Tensor chosen = per_head.size(0) == 1 ? per_head[0] : per_head[head];
-    maps.push_back(chosen.slice(0, image_start, image_end).reshape({merged_h, merged_w}));
+    std::vector<torch::Tensor> parts;
+    for (const TokenRun& run : runs) parts.push_back(chosen.slice(0, run.start, run.end));
+    maps.push_back((parts.size() == 1 ? parts.front() : torch::cat(parts)).reshape({merged_h, merged_w}));
   }
   return torch::stack(maps).to(torch::kFloat32).contiguous();
 }

@@ -6,14 +6,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnmap/prompt.hpp"
 #include "attnmap/run_folder.hpp"
 
 namespace attnmap {
 
 // rows: per layer float32 [H', 1, S] (queries already averaged). Picks head `head` (or the only
-// one when H' == 1), keeps the image-token columns [image_start, image_end) and lays them out on
-// the merged grid (raster order). Returns float32 [layers, merged_h, merged_w].
-torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, int64_t image_start, int64_t image_end,
+// one when H' == 1), keeps the visual-token columns of `runs` (in order: a video's temporal patches
+// may be separate runs) and lays them out on the merged grid (raster order; a video's [t*h, w]).
+// Returns float32 [layers, merged_h, merged_w].
+torch::Tensor image_maps(const std::vector<torch::Tensor>& rows, int64_t head, const std::vector<TokenRun>& runs,
                          int64_t merged_h, int64_t merged_w);
 
 // Share of the non-negative map's mass on its top `fraction` of cells (at least one cell); 0 for an

@@ -29,12 +29,11 @@ class Family {
   // The metadata's model_family, e.g. "qwen2_5_vl".
   virtual const std::string& name() const = 0;
 
-  // The chat prompt for one user turn "image (or video), then text", the pad expanded to
-  // `image_tokens`. `system_prompt` empty means the model's default. Throws Error(Input) for an empty
-  // prompt.
+  // The chat prompt for one user turn "image (or video), then text", with the visual tokens of
+  // `visual` (its merged grid; a video's per-patch times for families that write them into the
+  // text). `system_prompt` empty means the model's default. Throws Error(Input) for an empty prompt.
   virtual ChatPrompt build_chat_prompt(const Tokenizer& tokenizer, const std::string& user_text,
-                                       int64_t image_tokens, const std::string& system_prompt,
-                                       VisualKind kind = VisualKind::Image) const = 0;
+                                       const VisualGrid& visual, const std::string& system_prompt) const = 0;
 
   // The forward's position_ids for `ids`, given each image's or video's merged grid in order of appearance.
   virtual torch::Tensor position_ids(const std::vector<int64_t>& ids, const std::vector<VisualGrid>& grids) const = 0;

@@ -22,6 +22,11 @@ nlohmann::ordered_json RunRecord::to_json() const {
     return list;
   };
   const json layer_list = layer_list_of(layers);
+  // One run (empty image_token_runs) is the span itself.
+  json runs = json::array();
+  for (const Span& run : image_token_runs.empty() ? std::vector<Span>{image_token_span} : image_token_runs) {
+    runs.push_back({{"start", run.start}, {"end", run.end}});
+  }
   json doc = {
       {"schema_version", kAttentionSchemaVersion},
       {"attnmap_version", attnmap_version},
@@ -57,6 +62,7 @@ nlohmann::ordered_json RunRecord::to_json() const {
       {"prompt", prompt},
       {"tokens", {{"ids", token_ids}, {"strings", token_strings}}},
       {"image_token_span", {{"start", image_token_span.start}, {"end", image_token_span.end}}},
+      {"image_token_runs", runs},
       {"prompt_token_span", {{"start", prompt_token_span.start}, {"end", prompt_token_span.end}}},
       {"query_positions", query_positions},
       {"layers", layer_list},

@@ -379,6 +379,21 @@ RunRecord RunRecord::from_json(const json& doc, const fs::path& file) {
     f.read(*span, "start", "image_token_span.", r.image_token_span.start);
     f.read(*span, "end", "image_token_span.", r.image_token_span.end);
   }
+  const auto span_list = [](const json& j) {
+    if (!j.is_array()) return false;
+    for (const json& e : j) {
+      if (!e.is_object() || !e.contains("start") || !e.contains("end") || !e["start"].is_number_integer() ||
+          !e["end"].is_number_integer()) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (const json* runs = f.optional(doc, "image_token_runs", "", span_list, "a list of {start, end}")) {
+    if (runs->size() > 1) {
+      for (const json& e : *runs) r.image_token_runs.push_back({e["start"].get<int64_t>(), e["end"].get<int64_t>()});
+    }
+  }
   if (const json* span = f.object(doc, "prompt_token_span", "")) {
     f.read(*span, "start", "prompt_token_span.", r.prompt_token_span.start);
     f.read(*span, "end", "prompt_token_span.", r.prompt_token_span.end);

@@ -8,7 +8,7 @@ namespace attnmap {
 torch::Tensor mrope_position_ids(const std::vector<int64_t>& ids, int64_t image_token_id,
                                  const std::vector<std::array<int64_t, 3>>& merged_grids) {
   std::vector<VisualGrid> grids;
-  for (const auto& [t, h, w] : merged_grids) grids.push_back({VisualKind::Image, t, h, w, 1.0f});
+  for (const auto& [t, h, w] : merged_grids) grids.push_back({VisualKind::Image, t, h, w, 1.0f, {}});
   return mrope_position_ids(ids, image_token_id, /*video_token_id=*/-1, grids);
 }
 

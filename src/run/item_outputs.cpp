@@ -29,7 +29,7 @@ AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings&
 }
 
 VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const PreprocessedVideo& inputs,
-                         int temporal_patch_size) {
+                         int temporal_patch_size, const ChatPrompt& prompt, const torch::Tensor& position_ids) {
   VideoRecord v;
   v.source = item.frames.empty() ? "video" : "frames";
   v.path = item.frames.empty() ? item.video.string() : item.frames.front().string();
@@ -42,6 +42,17 @@ VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const P
   v.time_interval = inputs.time_interval;
   const double fps = video.info.fps.value_or(24.0);  // transformers' default for frames without a rate
   const size_t n = video.indices.size();
+  // Each temporal patch's first token: its own run when the prompt writes text between the patches
+  // (Qwen3-VL), else its place in the one run.
+  int64_t tokens = 0;
+  for (const TokenRun& run : prompt.visual_runs) tokens += run.size();
+  const int64_t per_patch = tokens / std::max<int64_t>(1, inputs.grid_t);
+  const auto first_token = [&](int64_t k) {
+    return static_cast<int64_t>(prompt.visual_runs.size()) == inputs.grid_t
+               ? prompt.visual_runs[static_cast<size_t>(k)].start
+               : prompt.visual_runs.front().start + k * per_patch;
+  };
+  const auto time_axis = position_ids.select(0, 0);
   for (int64_t k = 0; k < inputs.grid_t; ++k) {
     VideoRecord::TemporalPatch t;
     for (int j = 0; j < temporal_patch_size; ++j) {
@@ -50,7 +61,8 @@ VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const P
       t.frames.push_back(video.indices[at]);
       t.timestamps.push_back(static_cast<double>(video.indices[at]) / fps);
     }
-    t.time_position = static_cast<int64_t>(static_cast<float>(k) * inputs.time_interval);
+    // Read off the positions the forward took, relative to the video's first token.
+    t.time_position = time_axis[first_token(k)].item<int64_t>() - time_axis[first_token(0)].item<int64_t>();
     v.temporal_patches.push_back(t);
   }
   return v;

@@ -18,7 +18,7 @@ AnswerRecord answer_record(const GreedyAnswer& answer, const GenerationSettings&
 // attention.json's `video`: the source, the sampled frames and each temporal patch's frames, times
 // and M-RoPE time index.
 VideoRecord video_record(const RunItem& item, const DecodedVideo& video, const PreprocessedVideo& inputs,
-                         int temporal_patch_size);
+                         int temporal_patch_size, const ChatPrompt& prompt, const torch::Tensor& position_ids);
 
 // layer_XX.jpg and grid.jpg; with an answer answer_strip_layer_XX.jpg (labels: token_display_labels,
 // and record.answer->strip_labels); with a baseline relative_layer_XX.jpg.

@@ -111,7 +111,7 @@ PreparedItem Runner::prepare(const RunItem& item) const {
                              item.input().string() + "'";
   try {
     if (is_video) {
-      p.video_inputs = preprocess_video(p.video->frames, video_->pixels, p.video->sampled_fps, video_->tokens_per_second);
+      p.video_inputs = preprocess_video(p.video->frames, *video_, p.video->sampled_fps);
       // The grid fields the rest of the run reads (maps, records) describe the video's grid.
       p.image.grid_t = p.video_inputs.grid_t;
       p.image.grid_h = p.video_inputs.grid_h;
@@ -133,11 +133,14 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   const ModelMetadata& meta = model_->metadata();
   const int64_t merge = meta.vision.spatial_merge_size;
   const int64_t merged_h = p.image.grid_h / merge, merged_w = p.image.grid_w / merge;
-  const int64_t image_tokens = p.image.grid_t * merged_h * merged_w;
   const VisualKind kind = is_video ? VisualKind::Video : VisualKind::Image;
-  const VisualGrid grid{kind, p.image.grid_t, merged_h, merged_w, is_video ? p.video_inputs.time_interval : 1.0f};
-  p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, image_tokens, options_.system_prompt,
-                                                kind);
+  VisualGrid grid{kind, p.image.grid_t, merged_h, merged_w, is_video ? p.video_inputs.time_interval : 1.0f, {}};
+  if (is_video) {
+    // transformers' 24 fps for frames without a rate (a frame list).
+    grid.seconds = temporal_patch_seconds(p.video->indices, p.video->info.fps.value_or(24.0),
+                                          static_cast<int>(meta.vision.temporal_patch_size));
+  }
+  p.prompt = model_->family().build_chat_prompt(model_->tokenizer(), item.prompt, grid, options_.system_prompt);
   p.layers = layers_;
   if (!options_.query.is_answer()) p.query_rows = resolve_query_rows(options_.query, p.prompt, model_->tokenizer());
   const auto inputs_for = [&](const ChatPrompt& prompt) {
@@ -155,8 +158,8 @@ PreparedItem Runner::prepare(const RunItem& item) const {
   p.inputs = inputs_for(p.prompt);
   p.vision_box_patches = vision_box_patches(p);
   if (options_.baseline_prompt) {
-    p.baseline_prompt = model_->family().build_chat_prompt(model_->tokenizer(), *options_.baseline_prompt,
-                                                           image_tokens, options_.system_prompt, kind);
+    p.baseline_prompt =
+        model_->family().build_chat_prompt(model_->tokenizer(), *options_.baseline_prompt, grid, options_.system_prompt);
     p.baseline_inputs = inputs_for(*p.baseline_prompt);
     p.baseline_query_rows = resolve_query_rows(baseline_query(options_.query), *p.baseline_prompt, model_->tokenizer());
   }
@@ -185,7 +188,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
     std::vector<torch::Tensor> one;
     for (const torch::Tensor& layer : rows) one.push_back(mean_rows(select_heads(layer)));
     // A video's tokens are t-major raster order: [t*h, w] rows are its [t, h, w] maps.
-    const torch::Tensor maps = image_maps(one, 0, prompt.image_start, prompt.image_end, grid_t * merged_h, merged_w);
+    const torch::Tensor maps = image_maps(one, 0, prompt.visual_runs, grid_t * merged_h, merged_w);
     return prepared.video ? maps.view({maps.size(0), grid_t, merged_h, merged_w}) : maps;
   };
   // With the viewer, the forward keeps every head and row: the prompt tokens' rows follow the
@@ -259,8 +262,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
     std::vector<torch::Tensor> mean_of_heads;
     for (const torch::Tensor& layer : out.viewer_prompt_rows) mean_of_heads.push_back(mean_rows(layer.mean(0, true)));
     // As to_maps: a video's span is [t*h, w] rows, viewed as [layers, t, h, w].
-    const torch::Tensor maps = image_maps(mean_of_heads, 0, prepared.prompt.image_start, prepared.prompt.image_end,
-                                          grid_t * merged_h, merged_w);
+    const torch::Tensor maps = image_maps(mean_of_heads, 0, prepared.prompt.visual_runs, grid_t * merged_h, merged_w);
     out.viewer_default_maps = prepared.video ? maps.view({maps.size(0), grid_t, merged_h, merged_w}) : maps;
   }
 
@@ -330,7 +332,7 @@ InferredItem Runner::infer(PreparedItem prepared) {
              prepared.image.resized_height};
   if (prepared.video) {
     r.video = video_record(prepared.item, *prepared.video, prepared.video_inputs,
-                           model_->metadata().vision.temporal_patch_size);
+                           model_->metadata().vision.temporal_patch_size, prepared.prompt, prepared.inputs.position_ids);
     // What each temporal patch's map is drawn over: its frames averaged, as the patch embedding sees
     // them together (a moving object shows at both places).
     const auto& frames = prepared.video->frames;
@@ -351,6 +353,9 @@ InferredItem Runner::infer(PreparedItem prepared) {
   r.token_ids = prepared.prompt.ids;
   for (const int64_t id : prepared.prompt.ids) r.token_strings.push_back(model_->tokenizer().id_to_token(id));
   r.image_token_span = {prepared.prompt.image_start, prepared.prompt.image_end};
+  if (prepared.prompt.visual_runs.size() > 1) {
+    for (const TokenRun& run : prepared.prompt.visual_runs) r.image_token_runs.push_back({run.start, run.end});
+  }
   r.prompt_token_span = {prepared.prompt.prompt_start, prepared.prompt.prompt_end};
   r.query_positions = prepared.query_rows;
   if (r.answer) {

@@ -146,14 +146,23 @@ ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer,
   }
   const int64_t seq = static_cast<int64_t>(ids.size());
   d.tokens = token_display_labels(ids, tokenizer);
+  // The visual tokens are the runs (a Qwen3-VL video has timestamp text between its temporal patches).
+  const std::vector<RunRecord::Span> runs =
+      record.image_token_runs.empty() ? std::vector<RunRecord::Span>{record.image_token_span} : record.image_token_runs;
+  const auto visual = [&](int64_t i) {
+    return std::any_of(runs.begin(), runs.end(), [i](const RunRecord::Span& r) { return i >= r.start && i < r.end; });
+  };
   for (int64_t i = 0; i < seq; ++i) {
     TokenRole role = TokenRole::System;
-    if (i >= record.image_token_span.start && i < record.image_token_span.end) role = TokenRole::Image;
+    if (visual(i)) role = TokenRole::Image;
     if (i >= record.prompt_token_span.start && i < record.prompt_token_span.end) role = TokenRole::Prompt;
     if (i >= prompt_length) role = TokenRole::Answer;
     d.roles.push_back(role);
   }
   d.image_start = static_cast<size_t>(record.image_token_span.start);
+  if (runs.size() > 1) {
+    for (const RunRecord::Span& r : runs) d.frame_starts.push_back(static_cast<size_t>(r.start));
+  }
   for (int64_t i = record.prompt_token_span.start; i < record.prompt_token_span.end; ++i) {
     d.query_positions.push_back(static_cast<int>(i));
   }

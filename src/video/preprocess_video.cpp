@@ -1,8 +1,10 @@
-// transformers' Qwen2VLVideoProcessor (v5) for decoded frames. It runs on torchvision, not Pillow, so
+// transformers' Qwen2VLVideoProcessor and Qwen3VLVideoProcessor (v5) for decoded frames (they differ
+// in the resize target only). It runs on torchvision, not Pillow, so
 // this file calls the same ATen operations torchvision's resize and normalize call, in the same
 // dtypes: the results are the processor's bit for bit on the same libtorch.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <string>
 
 #include "attnmap/error.hpp"
@@ -28,17 +30,41 @@ torch::Tensor stack_frames(const std::vector<cv::Mat>& frames) {
   return video.permute({0, 3, 1, 2}).contiguous();
 }
 
+// The processor's resize target. cap_pixels_per_frame lowers max_pixels as each processor's resize
+// does (Qwen2-VL: a per-frame bound; Qwen3-VL: a bound on the clip); int(x * 1.05) truncates a double.
+std::pair<int, int> resized_size(const VideoParams& v, int64_t num_frames, int height, int width) {
+  const PreprocessParams& p = v.pixels;
+  const int factor = p.patch_size * p.merge_size;
+  const int64_t floor_pixels = static_cast<int64_t>(static_cast<double>(p.min_pixels) * 1.05);
+  int64_t max_pixels = p.max_pixels;
+  if (v.clip_budget) {
+    if (v.cap_pixels_per_frame) {
+      const int64_t frame_cap = v.max_video_tokens * factor * factor;
+      max_pixels = std::max(std::min(frame_cap, p.max_pixels / num_frames), floor_pixels) * num_frames;
+    }
+    return smart_resize_clip(static_cast<int>(num_frames), height, width, p.temporal_patch_size, factor, p.min_pixels,
+                             max_pixels);
+  }
+  if (v.cap_pixels_per_frame) {
+    const int64_t total_pixels =
+        static_cast<int64_t>(static_cast<double>(v.max_video_tokens * factor * factor) * 0.9);
+    max_pixels = std::max(std::min(max_pixels, total_pixels * p.temporal_patch_size / num_frames), floor_pixels);
+  }
+  return smart_resize(height, width, factor, p.min_pixels, max_pixels);
+}
+
 }  // namespace
 
-PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const PreprocessParams& p,
-                                   double sampled_fps, double tokens_per_second) {
+PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const VideoParams& params,
+                                   double sampled_fps) {
   if (frames_rgb.empty()) throw Error(ErrorKind::Input, "the video has no frames");
   if (!(sampled_fps > 0)) throw Error(ErrorKind::Internal, "preprocess_video: sampled_fps must be positive");
+  const PreprocessParams& p = params.pixels;
+  const double tokens_per_second = params.tokens_per_second;
   torch::Tensor video = stack_frames(frames_rgb);
   const int64_t height = video.size(2), width = video.size(3);
-  const int factor = p.patch_size * p.merge_size;
   const auto [resized_h, resized_w] =
-      smart_resize(static_cast<int>(height), static_cast<int>(width), factor, p.min_pixels, p.max_pixels);
+      resized_size(params, video.size(0), static_cast<int>(height), static_cast<int>(width));
   // torchvision's resize_image: unchanged at the same size; else uint8 bicubic with antialias on the
   // CPU goes straight to the uint8 kernel (no float round trip).
   if (resized_h != height || resized_w != width) {
@@ -77,7 +103,7 @@ PreprocessedVideo preprocess_video(const std::vector<cv::Mat>& frames_rgb, const
   out.resized_width = resized_w;
   // The processor: second_per_grid_ts = temporal_patch_size / sampled_fps (Python floats), made a
   // float32 tensor; the model multiplies it by tokens_per_second in float32. tokens_per_second 0
-  // (Qwen2-VL, whose processor makes no second_per_grid_ts): get_rope_index's time_interval 1.
+  // (Qwen2-VL and Qwen3-VL, whose processors make no second_per_grid_ts): get_rope_index's time_interval 1.
   out.second_per_grid_t = static_cast<double>(T) / sampled_fps;
   out.time_interval = tokens_per_second > 0
                           ? static_cast<float>(tokens_per_second) * static_cast<float>(out.second_per_grid_t)

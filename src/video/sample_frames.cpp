@@ -1,4 +1,5 @@
-// transformers' Qwen2VLVideoProcessor.sample_frames (v5.23), line for line. The order of the double
+// transformers' Qwen2VLVideoProcessor.sample_frames and Qwen3VLVideoProcessor.sample_frames (v5.23),
+// line for line. The order of the double
 // operations and the final torch.arange are the Python source's: a different order can move an index
 // by one at the floor/round edges, and the model would then see other frames than the HF processor.
 #include <torch/torch.h>
@@ -25,9 +26,43 @@ std::string format_number(double x) {
   return s;
 }
 
+// Qwen3VLVideoProcessor.sample_frames: n frames spread evenly over the whole video,
+// np.linspace(0, total - 1, n).round() (i * step in doubles, the last one exactly total - 1; round
+// half to even). n from fps is int(total / video_fps * fps) clamped to [min_frames, max_frames] and
+// to the video's length; a video without a rate counts as 24 fps, as transformers does.
+std::vector<int64_t> linspace_indices(const VideoInfo& info, const VideoSampling& sampling) {
+  const int64_t total = info.total_frames;
+  int64_t n = 0;
+  if (sampling.num_frames) {
+    n = *sampling.num_frames;
+  } else if (sampling.fps) {
+    const double video_fps = info.fps && *info.fps > 0 ? *info.fps : 24.0;
+    n = static_cast<int64_t>(static_cast<double>(total) / video_fps * *sampling.fps);  // int(): toward zero
+    n = std::min({std::max(n, sampling.min_frames), sampling.max_frames, total});
+  } else {
+    n = std::min(std::max(total, sampling.min_frames), sampling.max_frames);
+  }
+  if (n <= 0) throw Error(ErrorKind::Input, "sampling picks no frame; ask for at least one with --num-frames");
+  std::vector<int64_t> indices(static_cast<size_t>(n));
+  const double stop = static_cast<double>(total - 1);
+  const double step = n > 1 ? stop / static_cast<double>(n - 1) : 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double y = i == n - 1 && n > 1 ? stop : static_cast<double>(i) * step;
+    indices[static_cast<size_t>(i)] = python_round(y);
+  }
+  return indices;
+}
+
 }  // namespace
 
 std::vector<int64_t> sample_frame_indices(const VideoInfo& info, const VideoSampling& sampling) {
+  if (sampling.fps && sampling.num_frames) {
+    throw Error(ErrorKind::Usage, "--fps and --num-frames are mutually exclusive; give only one");
+  }
+  if (info.total_frames <= 0) {
+    throw Error(ErrorKind::Input, "the video has no frames; use a video with at least one frame");
+  }
+  if (sampling.method == FrameSampling::Linspace) return linspace_indices(info, sampling);
   const int64_t total = info.total_frames;
   const int64_t tps = sampling.temporal_patch_size;
   if (tps <= 0) throw Error(ErrorKind::Internal, "sample_frame_indices: temporal_patch_size must be positive");

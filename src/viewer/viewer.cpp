@@ -89,6 +89,20 @@ std::size_t grid_pixels(const ViewerData& d) { return static_cast<std::size_t>(d
 
 // The whole visual span: frames * merged_h * merged_w tokens.
 std::size_t span_of(const ViewerData& d) { return static_cast<std::size_t>(d.frames) * grid_pixels(d); }
+// Where each frame's grid starts in the sequence.
+std::vector<std::size_t> frame_starts_of(const ViewerData& d) {
+  if (!d.frame_starts.empty()) return d.frame_starts;
+  std::vector<std::size_t> starts;
+  for (int f = 0; f < d.frames; ++f) starts.push_back(d.image_start + static_cast<std::size_t>(f) * grid_pixels(d));
+  return starts;
+}
+// Per token of a `seq`-long sequence: the frame whose grid holds it, or -1 for a text token.
+std::vector<int> frame_of_tokens(const std::vector<std::size_t>& starts, std::size_t grid, std::size_t seq) {
+  std::vector<int> frame(seq, -1);
+  for (std::size_t f = 0; f < starts.size(); ++f)
+    for (std::size_t k = starts[f]; k < std::min(seq, starts[f] + grid); ++k) frame[k] = static_cast<int>(f);
+  return frame;
+}
 
 void validate_time_axis(const ViewerData& d) {
   if (d.frames < 1) bad_data("frames must be at least 1");
@@ -152,12 +166,21 @@ void validate(const ViewerData& d) {
   if (d.heads <= 0) bad_data("heads must be positive");
   const std::size_t seq = d.tokens.size();
   if (d.roles.size() != seq) bad_data("roles has " + std::to_string(d.roles.size()) + " entries, tokens " + std::to_string(seq));
-  const std::size_t pixels = span_of(d);
-  if (d.image_start + pixels > seq)
-    bad_data(d.is_video() ? "the video span [image_start, image_start + frames*merged_h*merged_w) exceeds the sequence"
+  const std::size_t grid = grid_pixels(d);
+  if (!d.frame_starts.empty()) {
+    if (d.frame_starts.size() != static_cast<std::size_t>(d.frames))
+      bad_data("frame_starts has " + std::to_string(d.frame_starts.size()) + " entries, frames " + std::to_string(d.frames));
+    if (d.frame_starts.front() != d.image_start) bad_data("frame_starts must begin at image_start");
+    for (std::size_t f = 1; f < d.frame_starts.size(); ++f)
+      if (d.frame_starts[f] < d.frame_starts[f - 1] + grid) bad_data("frame_starts overlap or are not increasing");
+  }
+  const std::vector<std::size_t> starts = frame_starts_of(d);
+  if (starts.back() + grid > seq)
+    bad_data(d.is_video() ? "the video's last grid [frame start, start + merged_h*merged_w) exceeds the sequence"
                           : "the image span [image_start, image_start + merged_h*merged_w) exceeds the sequence");
+  const std::vector<int> frame = frame_of_tokens(starts, grid, seq);
   for (std::size_t i = 0; i < seq; ++i) {
-    const bool in_span = i >= d.image_start && i < d.image_start + pixels;
+    const bool in_span = frame[i] >= 0;
     if (in_span != (d.roles[i] == TokenRole::Image))
       bad_data("token " + std::to_string(i) + (in_span ? " is in the image span but its role is not image"
                                                        : " has role image outside the image span"));
@@ -171,6 +194,7 @@ void validate(const ViewerData& d) {
   const std::size_t want_rows = d.layers.size() * d.heads * d.query_positions.size() * seq;
   if (d.rows.size() != want_rows)
     bad_data("rows has " + std::to_string(d.rows.size()) + " values, [layers, heads, queries, seq] needs " + std::to_string(want_rows));
+  const std::size_t pixels = span_of(d);
   if (d.maps.size() != d.layers.size() * pixels)
     bad_data("maps has " + std::to_string(d.maps.size()) + " values, " +
              (d.is_video() ? "[layers, frames, merged_h, merged_w]" : "[layers, merged_h, merged_w]") + " needs " +
@@ -247,28 +271,27 @@ class RowSource {
   std::size_t queries_;
 };
 
-// Quantises one row into `out` [seq]: each frame's slice of the visual span (`frames` grids of
-// `pixels` tokens; one for an image) and the text columns each with their own scale, so a frame the
-// query barely looks at keeps its detail. Writes frames + 1 scales (the frames', then the text's)
-// and the exact mass of the whole span.
-void encode_row(const std::vector<float>& row, std::size_t image_start, std::size_t frames, std::size_t grid,
-                std::uint8_t* out, float* scales, float* image_mass) {
-  const std::size_t seq = row.size(), pixels = frames * grid;
+// Quantises one row into `out` [seq]: each frame's grid of the visual span (`starts`, `grid` tokens
+// each; one for an image) and the text columns each with their own scale, so a frame the query barely
+// looks at keeps its detail. Writes frames + 1 scales (the frames', then the text's) and the exact
+// mass of the whole span. `frame` is frame_of_tokens(starts, grid, seq).
+void encode_row(const std::vector<float>& row, const std::vector<std::size_t>& starts, const std::vector<int>& frame,
+                std::size_t grid, std::uint8_t* out, float* scales, float* image_mass) {
+  const std::size_t seq = row.size(), frames = starts.size();
+  double mass = 0;
   for (std::size_t f = 0; f < frames; ++f) {
-    const std::size_t at = image_start + f * grid;
-    scales[f] = viewer_encoding::quantise_u8(row.data() + at, grid, out + at);
+    scales[f] = viewer_encoding::quantise_u8(row.data() + starts[f], grid, out + starts[f]);
+    for (std::size_t k = starts[f]; k < starts[f] + grid; ++k) mass += row[k];
   }
   std::vector<float> text;
-  text.reserve(seq - pixels);
+  text.reserve(seq);
   for (std::size_t k = 0; k < seq; ++k)
-    if (k < image_start || k >= image_start + pixels) text.push_back(row[k]);
+    if (frame[k] < 0) text.push_back(row[k]);
   std::vector<std::uint8_t> qtext(text.size());
   scales[frames] = viewer_encoding::quantise_u8(text.data(), text.size(), qtext.data());
   std::size_t t = 0;
   for (std::size_t k = 0; k < seq; ++k)
-    if (k < image_start || k >= image_start + pixels) out[k] = qtext[t++];
-  double mass = 0;
-  for (std::size_t k = image_start; k < image_start + pixels; ++k) mass += row[k];
+    if (frame[k] < 0) out[k] = qtext[t++];
   *image_mass = static_cast<float>(mass);
 }
 
@@ -316,6 +339,8 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
   if (d.vision) add_vision(p, *d.vision);  // small: carried at every detail level
   if (detail == ViewerDetail::MapsOnly) return p;
   const RowSource source(d);
+  const std::vector<std::size_t> starts = frame_starts_of(d);
+  const std::vector<int> frame = frame_of_tokens(starts, grid, S);
   const std::size_t gslots = H + 2;
   const std::size_t qslots = detail == ViewerDetail::Full ? H + 2 : (detail == ViewerDetail::NoHeadPerQuery ? 2 : 0);
   // The float blocks first (4-byte aligned), then the bytes.
@@ -334,7 +359,7 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
       for (std::size_t g = 0; g < G; ++g) {
         source.group_row(l, s, groups.members[g], row);
         const std::size_t i = (l * gslots + s) * G + g;
-        encode_row(row, d.image_start, T, grid, block("groups") + i * S,
+        encode_row(row, starts, frame, grid, block("groups") + i * S,
                    reinterpret_cast<float*>(block("groups_scale")) + i * (T + 1),
                    reinterpret_cast<float*>(block("groups_image_mass")) + i);
       }
@@ -343,7 +368,7 @@ Payload encode_payload(const ViewerData& d, ViewerDetail detail, const Groups& g
       for (std::size_t q = 0; q < Q; ++q) {
         source.row(l, s, q, row);
         const std::size_t i = (l * qslots + s) * Q + q;
-        encode_row(row, d.image_start, T, grid, block("queries") + i * S,
+        encode_row(row, starts, frame, grid, block("queries") + i * S,
                    reinterpret_cast<float*>(block("queries_scale")) + i * (T + 1),
                    reinterpret_cast<float*>(block("queries_image_mass")) + i);
       }
@@ -495,6 +520,7 @@ std::string render_viewer_html(const ViewerData& d, const ViewerOptions& options
   for (TokenRole r : d.roles) roles.push_back(token_role_name(r));
   meta["roles"] = roles;
   meta["image_start"] = d.image_start;
+  meta["frame_starts"] = frame_starts_of(d);
   meta["image_count"] = span_of(d);
   // Only a video's metadata has the time axis, so an image's page is what it was before videos.
   if (d.is_video())

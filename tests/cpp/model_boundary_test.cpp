@@ -107,7 +107,7 @@ ModelMetadata metadata_of(const std::string& family) {
 PreprocessedVideo four_frames(const VideoParams& params, double fps) {
   std::vector<cv::Mat> frames;
   for (int i = 0; i < 4; ++i) frames.emplace_back(56, 56, CV_8UC3, cv::Scalar(40 * i, 90, 200 - 30 * i));
-  return preprocess_video(frames, params.pixels, fps, params.tokens_per_second);
+  return preprocess_video(frames, params, fps);
 }
 
 TEST(FamilyRegistry, KnowsQwen2_5_VlAndQwen2_Vl) {
@@ -133,12 +133,12 @@ TEST(FamilyRegistry, Qwen2_5_VlRoutesToThePromptPositionAndPreprocessFunctions) 
   const ModelMetadata metadata = ModelMetadata::parse(valid_metadata().dump(), "m.pt");
   const auto family = make_family(metadata, "m.pt");
   const Tokenizer& tokenizer = attnmap_test::qwen_tokenizer();
-  const ChatPrompt mine = family->build_chat_prompt(tokenizer, "What is it?", 6, "");
+  const ChatPrompt mine = family->build_chat_prompt(tokenizer, "What is it?", VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f, {}}, "");
   const ChatPrompt direct = build_chat_prompt(tokenizer, metadata, "What is it?", 6, "");
   EXPECT_EQ(mine.ids, direct.ids);
   EXPECT_EQ(mine.image_start, direct.image_start);
   const std::vector<std::array<int64_t, 3>> grids = {{1, 2, 3}};
-  EXPECT_TRUE(torch::equal(family->position_ids(mine.ids, {VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f}}),
+  EXPECT_TRUE(torch::equal(family->position_ids(mine.ids, {VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f, {}}}),
                            mrope_position_ids(mine.ids, 151655, grids)));
   const PreprocessParams params = family->preprocess_params();
   EXPECT_EQ(params.max_pixels, 50176);
@@ -154,11 +154,12 @@ TEST(FamilyRegistry, Qwen2_VlSharesThePromptPositionsAndPreprocessingOfQwen2_5_V
   EXPECT_EQ(other->name(), "qwen2_5_vl");
   const Tokenizer& tokenizer = attnmap_test::qwen_tokenizer();
   for (const VisualKind kind : {VisualKind::Image, VisualKind::Video}) {
-    const ChatPrompt mine = family->build_chat_prompt(tokenizer, "What is it?", 6, "", kind);
-    EXPECT_EQ(mine.ids, other->build_chat_prompt(tokenizer, "What is it?", 6, "", kind).ids);
+    const VisualGrid grid{kind, 1, 2, 3, 1.0f, {}};
+    const ChatPrompt mine = family->build_chat_prompt(tokenizer, "What is it?", grid, "");
+    EXPECT_EQ(mine.ids, other->build_chat_prompt(tokenizer, "What is it?", grid, "").ids);
   }
-  const ChatPrompt prompt = family->build_chat_prompt(tokenizer, "What is it?", 6, "");
-  const std::vector<VisualGrid> grids = {VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f}};
+  const ChatPrompt prompt = family->build_chat_prompt(tokenizer, "What is it?", VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f, {}}, "");
+  const std::vector<VisualGrid> grids = {VisualGrid{VisualKind::Image, 1, 2, 3, 1.0f, {}}};
   EXPECT_TRUE(torch::equal(family->position_ids(prompt.ids, grids), other->position_ids(prompt.ids, grids)));
   EXPECT_EQ(family->preprocess_params().max_pixels, 50176);
   EXPECT_EQ(family->special_tokens().video_token_id, qwen2.tokens.video_token_id);
@@ -180,7 +181,7 @@ TEST(FamilyRegistry, Qwen2_VlVideoPositionsAreTheTemporalPatchIndexWhateverTheFr
   EXPECT_TRUE(torch::equal(a.pixel_values_videos, b.pixel_values_videos));
   // Two temporal patches of merged 2x2 (grid 2x4x4): the second patch at t = start + 1 for Qwen2-VL.
   const std::vector<int64_t> ids = {1, 2, 151656, 151656, 151656, 151656, 151656, 151656, 151656, 151656, 3};
-  const auto video_grid = [](float interval) { return std::vector<VisualGrid>{{VisualKind::Video, 2, 2, 2, interval}}; };
+  const auto video_grid = [](float interval) { return std::vector<VisualGrid>{{VisualKind::Video, 2, 2, 2, interval, {}}}; };
   const torch::Tensor pos = make_family(metadata_of("qwen2_vl"), "m.pt")->position_ids(ids, video_grid(a.time_interval));
   EXPECT_EQ(pos[0][6].item<int64_t>(), 3);
   EXPECT_EQ(pos[0][2].item<int64_t>(), 2);
@@ -195,7 +196,7 @@ TEST(FamilyRegistry, VideoTemporalPositionsDefaultToSecondsAndRefuseOtherValues)
   EXPECT_EQ(VideoParams::from_json(video).tokens_per_second, 2.0);
   video["temporal_positions"] = "frames";
   EXPECT_TRUE(contains(error_of([&] { (void)VideoParams::from_json(video); }),
-                       "video.temporal_positions must be \"seconds\" or \"index\""));
+                       "video.temporal_positions must be \"seconds\", \"index\" or \"frame_runs\""));
   video = video_section("qwen2_5_vl");
   video["tokens_per_second"] = nullptr;  // "seconds" needs the scale
   EXPECT_TRUE(contains(error_of([&] { (void)VideoParams::from_json(video); }), "video.tokens_per_second"));

@@ -155,7 +155,7 @@ TEST(MropePositions, VideoTimeAxisScalesTemporalPatchesAndTextIgnoresTime) {
                                     kVisionEnd};
   const float interval = 2.0f * static_cast<float>(2.0 / (4.0 / 7.0 * 10.0));
   const torch::Tensor pos = attnmap::mrope_position_ids(ids, kImagePad, kVideoPad,
-                                                        {attnmap::VisualGrid{attnmap::VisualKind::Video, 3, 1, 2, interval}});
+                                                        {attnmap::VisualGrid{attnmap::VisualKind::Video, 3, 1, 2, interval, {}}});
   // L = 2; text resumes at 2 + max(1, 2) = 4, though the last temporal patch sits at time 3.
   const std::vector<std::vector<int64_t>> expected = {
       {0, 1, 2, 2, 2, 2, 3, 3, 4},
@@ -168,6 +168,53 @@ TEST(MropePositions, VideoTimeAxisScalesTemporalPatchesAndTextIgnoresTime) {
   }
   // A video pad where an image grid is expected is a bug of the caller, not silently accepted.
   EXPECT_THROW((void)attnmap::mrope_position_ids(ids, kImagePad, kVideoPad,
-                                                 {attnmap::VisualGrid{attnmap::VisualKind::Image, 3, 1, 2, 1.0f}}),
+                                                 {attnmap::VisualGrid{attnmap::VisualKind::Image, 3, 1, 2, 1.0f, {}}}),
                attnmap::Error);
+}
+
+// Qwen3VLProcessor's video text: per temporal patch "<t seconds>" and its own bracketed pads, inside
+// the template's video item; the ids equal encoding that whole text at once.
+TEST(ChatPrompt, LabelledVideoRunsAreBracketedAndTheUserTextFollowsBothClosings) {
+  const auto& tok = qwen_tokenizer();
+  attnmap::ModelMetadata m = qwen_metadata();
+  m.tokens.video_token_id = 151656;
+  m.default_system_turn = false;
+  const auto p = attnmap::build_labelled_video_prompt(tok, m, "Where does it go?", 4, {"<0.1 seconds>", "<1.3 seconds>"});
+  std::string video;
+  for (const char* label : {"<0.1 seconds>", "<1.3 seconds>"}) {
+    video += std::string(label) + "<|vision_start|><|video_pad|><|video_pad|><|video_pad|><|video_pad|><|vision_end|>";
+  }
+  const std::string text = "<|im_start|>user\n<|vision_start|>" + video +
+                           "<|vision_end|>Where does it go?<|im_end|>\n<|im_start|>assistant\n";
+  ASSERT_EQ(p.ids, tok.encode(text));
+  ASSERT_EQ(p.visual_runs.size(), 2u);
+  for (const attnmap::TokenRun& run : p.visual_runs) {
+    EXPECT_EQ(run.size(), 4);
+    EXPECT_EQ(p.ids[static_cast<size_t>(run.start - 1)], kVisionStart);
+    EXPECT_EQ(p.ids[static_cast<size_t>(run.end)], kVisionEnd);
+    for (int64_t i = run.start; i < run.end; ++i) EXPECT_EQ(p.ids[static_cast<size_t>(i)], 151656);
+  }
+  EXPECT_EQ(p.image_start, p.visual_runs.front().start);
+  EXPECT_EQ(p.image_end, p.visual_runs.back().end);
+  EXPECT_EQ(tok.decode(std::vector<int64_t>(p.ids.begin() + p.prompt_start, p.ids.begin() + p.prompt_end)),
+            "Where does it go?");
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.prompt_start - 2)], kVisionEnd);  // the patch's, then the item's
+  EXPECT_EQ(p.ids[static_cast<size_t>(p.prompt_start - 1)], kVisionEnd);
+
+  // Every temporal patch its own 2x2 grid (Qwen3VLModel.get_rope_index): a run takes (L, L + row,
+  // L + col) from the position L where it stands; the text after it resumes at L + 2, so the second
+  // run stands 2 positions behind its token index.
+  const attnmap::VisualGrid patch{attnmap::VisualKind::Video, 1, 2, 2, 1.0f, {}};
+  const torch::Tensor pos = attnmap::mrope_position_ids(p.ids, kImagePad, 151656, {patch, patch});
+  const int64_t behind[] = {0, 2};
+  for (size_t r = 0; r < 2; ++r) {
+    const int64_t base = p.visual_runs[r].start - behind[r];
+    for (int64_t k = 0; k < 4; ++k) {
+      const int64_t at = p.visual_runs[r].start + k;
+      EXPECT_EQ(pos[0][at].item<int64_t>(), base);
+      EXPECT_EQ(pos[1][at].item<int64_t>(), base + k / 2);
+      EXPECT_EQ(pos[2][at].item<int64_t>(), base + k % 2);
+    }
+    EXPECT_EQ(pos[0][p.visual_runs[r].end].item<int64_t>(), base + 2);  // its <|vision_end|>
+  }
 }

@@ -148,7 +148,7 @@ TEST(RunRecord, WritesTheDocumentedKeysInOrder) {
   std::vector<std::string> keys;
   for (const auto& [key, value] : doc.items()) keys.push_back(key);
   EXPECT_EQ(keys, (std::vector<std::string>{"schema_version", "attnmap_version", "model", "options", "device", "dtype",
-                                            "image", "grid", "id", "prompt", "tokens", "image_token_span",
+                                            "image", "grid", "id", "prompt", "tokens", "image_token_span", "image_token_runs",
                                             "prompt_token_span", "query_positions", "layers", "maps", "focus_layer",
                                             "prediction", "timings_ms", "peak_device_memory_mib", "answer",
                                             "baseline", "viewer", "vision"}));

@@ -130,3 +130,66 @@ TEST(VideoFrameFiles, EmptyOrMissingFolderIsAnInputError) {
   }
   EXPECT_THROW(attnmap::load_frames({}), attnmap::Error);
 }
+
+// Qwen3VLVideoProcessor.sample_frames (FrameSampling::Linspace). The expected indices are what
+// transformers 5.23 returned for the same metadata (numpy's linspace and round).
+namespace {
+VideoSampling linspace(VideoSampling s) {
+  s.method = attnmap::FrameSampling::Linspace;
+  return s;
+}
+}  // namespace
+
+TEST(VideoSamplingLinspace, FpsSpreadsOverTheWholeVideoAndClampsToMinFrames) {
+  EXPECT_EQ(attnmap::sample_frame_indices(video(30, 29.97), linspace(by_fps(2))), (Indices{0, 10, 19, 29}));
+  EXPECT_EQ(attnmap::sample_frame_indices(video(300, 30.0), linspace(by_fps(2))),
+            (Indices{0, 16, 31, 47, 63, 79, 94, 110, 126, 142, 157, 173, 189, 205, 220, 236, 252, 268, 283, 299}));
+  EXPECT_EQ(attnmap::sample_frame_indices(video(1000, 25.0), linspace(by_fps(0.5))),
+            (Indices{0, 53, 105, 158, 210, 263, 315, 368, 421, 473, 526, 578, 631, 684, 736, 789, 841, 894, 946, 999}));
+  // A video without a rate counts as 24 fps; a short one keeps all its frames (the clamp to its length).
+  EXPECT_EQ(attnmap::sample_frame_indices(video(7, std::nullopt), linspace(by_fps(2))), (Indices{0, 2, 4, 6}));
+  EXPECT_EQ(attnmap::sample_frame_indices(video(3, 24.0), linspace(by_fps(2))), (Indices{0, 1, 2}));
+}
+
+TEST(VideoSamplingLinspace, NumFramesIsExactAndMayRepeatFrames) {
+  EXPECT_EQ(attnmap::sample_frame_indices(video(10, 24.0), linspace(by_num(7))), (Indices{0, 2, 3, 4, 6, 8, 9}));
+  EXPECT_EQ(attnmap::sample_frame_indices(video(5, 24.0), linspace(by_num(9))), (Indices{0, 0, 1, 2, 2, 2, 3, 4, 4}));
+  EXPECT_EQ(attnmap::sample_frame_indices(video(5, 24.0), linspace(by_num(1))), (Indices{0}));
+}
+
+// transformers' Qwen3-VL smart_resize (video_processing_qwen3_vl.py) returned these sizes.
+TEST(VideoResizeClip, BoundsWeighTheWholeClip) {
+  EXPECT_EQ(attnmap::smart_resize_clip(5, 98, 150, 2, 32, 4096, 25165824), (std::pair<int, int>{96, 160}));
+  EXPECT_EQ(attnmap::smart_resize_clip(8, 1080, 1920, 2, 32, 131072, 786432), (std::pair<int, int>{224, 416}));
+  EXPECT_EQ(attnmap::smart_resize_clip(30, 720, 1280, 2, 32, 4096, 25165824), (std::pair<int, int>{672, 1216}));
+  EXPECT_EQ(attnmap::smart_resize_clip(3, 40, 50, 2, 32, 131072, 786432), (std::pair<int, int>{192, 256}));
+  // A side under one merged patch is scaled up, not refused.
+  EXPECT_EQ(attnmap::smart_resize_clip(4, 20, 300, 2, 32, 4096, 786432), (std::pair<int, int>{32, 480}));
+  try {
+    (void)attnmap::smart_resize_clip(1, 100, 100, 2, 32, 4096, 786432);
+    FAIL() << "one frame accepted";
+  } catch (const attnmap::Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Input);
+    EXPECT_NE(std::string(e.what()).find("at least 2 frames"), std::string::npos) << e.what();
+  }
+}
+
+// Qwen3VLProcessor._calculate_timestamps and its f"<{t:.1f} seconds>" for the same indices.
+TEST(VideoTimestamps, MeanOfEachTemporalPatchFormattedAsPython) {
+  const attnmap::TimestampText text{"<", " seconds>", 1};
+  const std::vector<double> odd = attnmap::temporal_patch_seconds({0, 1, 2, 3, 4}, 24.0, 2);
+  ASSERT_EQ(odd.size(), 3u);
+  EXPECT_DOUBLE_EQ(odd[2], 4.0 / 24.0);  // the last frame repeated fills the last patch
+  EXPECT_EQ(text.format(odd[0]), "<0.0 seconds>");
+  EXPECT_EQ(text.format(odd[1]), "<0.1 seconds>");
+  EXPECT_EQ(text.format(odd[2]), "<0.2 seconds>");
+  const std::vector<double> ntsc = attnmap::temporal_patch_seconds({0, 15, 29}, 29.97, 2);
+  EXPECT_EQ(text.format(ntsc[0]), "<0.3 seconds>");
+  EXPECT_EQ(text.format(ntsc[1]), "<1.0 seconds>");
+  const std::vector<double> quarter = attnmap::temporal_patch_seconds({0, 3, 6, 9, 12, 15, 18, 21}, 24.0, 2);
+  EXPECT_EQ(text.format(quarter[0]), "<0.1 seconds>");  // 0.0625
+  EXPECT_EQ(text.format(quarter[2]), "<0.6 seconds>");  // 0.5625
+  // Ties go to the even digit on the binary value, as Python: 0.25 -> 0.2, 2.65 -> 2.6.
+  EXPECT_EQ(text.format(0.25), "<0.2 seconds>");
+  EXPECT_EQ(text.format(2.65), "<2.6 seconds>");
+}

@@ -75,9 +75,13 @@
     const L = meta.layers.length, H = meta.heads, S = meta.tokens.length;
     const [MH, MW] = meta.grid;
     // A video has T temporal patches, each an MH x MW grid (P tokens); its span is VP = T * P tokens,
-    // t-major. An image is the case T = 1.
+    // t-major. An image is the case T = 1. Grid t starts at token FS[t]: right after grid t-1, or later
+    // when the prompt writes text between them (Qwen3-VL's timestamps).
     const T = meta.video ? meta.video.frames : 1;
     const P = MH * MW, VP = T * P, IS = meta.image_start, Q = meta.query_positions.length;
+    const FS = meta.frame_starts || Array.from({ length: T }, (_, t) => IS + t * P);
+    const frameOf = new Int32Array(S).fill(-1);  // the grid holding each token, -1 for text
+    FS.forEach((start, t) => frameOf.fill(t, start, start + P));
     const maps = block('maps');
     const groups = { u8: block('groups'), scale: block('groups_scale'), mass: block('groups_image_mass'), G: meta.groups.length, slots: H + 2 };
     const queries = { u8: block('queries'), scale: block('queries_scale'), mass: block('queries_image_mass'),
@@ -122,7 +126,7 @@
       const scales = set.scale.subarray(index * (T + 1), (index + 1) * (T + 1));
       const base = index * S;
       for (let k = 0; k < S; k++) {
-        const scale = k >= IS && k < IS + VP ? scales[Math.floor((k - IS) / P)] : scales[T];
+        const scale = frameOf[k] >= 0 ? scales[frameOf[k]] : scales[T];
         out[k] = set.u8[base + k] * scale;
       }
       return out;
@@ -146,7 +150,11 @@
     function imageMap(l, head, query) {
       if (head === 'mean' && query === 'g:' + promptGroup) return maps.subarray(l * VP, (l + 1) * VP);
       const r = row(l, head, query);
-      return r ? r.values.subarray(IS, IS + VP) : null;
+      if (!r) return null;
+      if (FS[T - 1] === IS + (T - 1) * P) return r.values.subarray(IS, IS + VP);
+      const out = new Float32Array(VP);
+      FS.forEach((start, t) => out.set(r.values.subarray(start, start + P), t * P));
+      return out;
     }
 
     // ---- controls ----
@@ -318,7 +326,7 @@
       tooltip.hidden = false;
       const where = meta.video ? meta.video.labels[state.frame] + ', ' : '';
       $('hover-readout').textContent = 'layer ' + meta.layers[state.layer] + ', ' + where + text +
-        ' (token ' + (IS + state.frame * P + r * MW + c) + ')';
+        ' (token ' + (FS[state.frame] + r * MW + c) + ')';
     });
     canvas.addEventListener('mouseleave', () => { tooltip.hidden = true; });
 
@@ -409,7 +417,7 @@
         th.textContent = col.label;
         th.className = 'role-' + col.role;
         th.title = (col.image && meta.video ? 'video' : col.role) + ' token ' + col.position +
-          (col.image ? ' … ' + (col.position + VP - 1) : '');
+          (col.image ? ' … ' + (FS[T - 1] + P - 1) : '');
         thead.appendChild(th);
       });
       const tbody = table.createTBody();
