@@ -37,7 +37,8 @@ SCHEMA = {
     "generation": ["source", "eos_token_ids", "repetition_penalty", "do_sample", "temperature", "top_p", "top_k"],
     "video": ["patch_size", "temporal_patch_size", "merge_size", "min_pixels", "max_pixels", "image_mean", "image_std",
               "rescale_factor", "resample", "do_convert_rgb", "min_frames", "max_frames", "fps", "num_frames",
-              "do_sample_frames", "source", "tokens_per_second", "temporal_positions"],
+              "do_sample_frames", "source", "tokens_per_second", "temporal_positions", "frame_sampling",
+              "pixel_budget", "timestamp_text"],
 }
 TOP = ["format", "format_version", "model_family", "model_name", "dtype", "exporter", "text", "vision", "tokens",
        "chat", "preprocess", "parameters", "focus_layer", "generation", "video"]
@@ -248,6 +249,8 @@ def test_qwen2_vl_hub_layouts_give_identical_models(tmp_path):
     assert (meta["vision"]["norm"], meta["vision"]["mlp"], meta["vision"]["hidden_act"]) == ("layer", "fc", "quick_gelu")
     assert meta["vision"]["window_size"] == 0 and meta["vision"]["fullatt_block_indexes"] == [0, 1, 2, 3]
     assert (meta["video"]["temporal_positions"], meta["video"]["tokens_per_second"]) == ("index", None)
+    assert (meta["video"]["frame_sampling"], meta["video"]["pixel_budget"], meta["video"]["timestamp_text"]) == \
+        ("stride", "frame", None)
 
     dst = _copy_without_weights(ckpt, tmp_path / "hub")
     renamed = {}

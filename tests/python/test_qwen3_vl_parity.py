@@ -103,7 +103,7 @@ def test_positions_are_qwen2_5_s_for_images(seed_run):
     """Qwen3-VL's get_rope_index gives images the same positions as Qwen2.5-VL's (the C++ port's)."""
     for name, case in seed_run["cases"].items():
         if "video_grid_thw" in case["inputs"]:
-            continue  # a video's temporal patches are separate grids there (and not ported to C++ yet)
+            continue  # a video's temporal patches are separate grids there (test_qwen3_vl_video.py)
         ids = case["inputs"]["input_ids"][0].tolist()
         mine, _ = get_rope_index(ids, case["inputs"]["image_grid_thw"].tolist(),
                                  seed_run["hf"].config.image_token_id)

@@ -106,7 +106,7 @@ def export(checkpoint: str, out: str, dtype: str = "fp32", focus_layer: Optional
     log(f"loaded weights from {ckpt} in {time.time() - t0:.1f}s")
     generation = generation_section(read_generation_config(ckpt), raw, special_token_ids(tokenizer_json))
     video_dict, video_source = read_video_processor_config(ckpt)
-    video = video_section(video_dict, video_source, cfg.vision.tokens_per_second)
+    video = video_section(video_dict, video_source, cfg.vision.tokens_per_second, family.video_processor)
     meta = build_metadata(cfg, family.name, model_name(raw, ckpt), torch_dtype, tokenizer_json, template,
                           preprocessor, count_parameters(module), focus_layer, transformers_version(),
                           generation, video)

@@ -27,6 +27,8 @@ class Family:
     load_weights: Callable[[torch.nn.Module, pathlib.Path, ModelConfig], None]
     # Family-specific changes to the metadata build_metadata wrote (metadata, config), or None.
     finish_metadata: Optional[Callable[[dict, object], None]] = None
+    # The transformers video processor whose settings metadata "video" records (metadata.VIDEO_PROCESSORS).
+    video_processor: str = "qwen2_vl"
 
 
 def _load_qwen2_5_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg: ModelConfig) -> None:
@@ -43,7 +45,7 @@ FAMILIES: Dict[str, Family] = {
     "qwen2_5_vl": Family("qwen2_5_vl", AttnMapQwen2_5_VL, parse_config, _load_qwen2_5_vl_weights),
     "qwen2_vl": Family("qwen2_vl", AttnMapQwen2_VL, parse_qwen2_vl_config, _load_qwen2_vl_weights),
     "qwen3_vl": Family("qwen3_vl", AttnMapQwen3VL, parse_qwen3_vl_config, load_qwen3_vl_weights,
-                       finish_qwen3_vl_metadata),
+                       finish_qwen3_vl_metadata, video_processor="qwen3_vl"),
 }
 
 

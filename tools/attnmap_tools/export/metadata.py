@@ -2,13 +2,14 @@
 the model, read from the checkpoint, never hard-coded on the C++ side."""
 import json
 import re
+import warnings
 from typing import List, Optional
 
 import torch
 
 from .. import __version__
 from .chat_template import DEFAULT_SYSTEM_PROMPT
-from .config import ModelConfig
+from .config import ConfigError, ModelConfig
 
 FORMAT = "attnmap-model"
 # 2: forward takes named inputs and returns named outputs (docs/design.md). attnmap refuses other versions.
@@ -55,41 +56,122 @@ def preprocess_section(pp: Optional[dict]) -> dict:
     return out
 
 
-# transformers' Qwen2VLVideoProcessor class defaults (v5), used for what its config dict lacks.
-VIDEO_DEFAULTS = {
-    "min_pixels": 128 * 28 * 28, "max_pixels": 28 * 28 * 768, "min_frames": 4, "max_frames": 768,
-    "fps": None, "num_frames": None, "do_sample_frames": False,
+# The video processors transformers builds, by name: "qwen2_vl" is Qwen2VLVideoProcessor (Qwen2-VL and
+# Qwen2.5-VL), "qwen3_vl" Qwen3VLVideoProcessor (with Qwen3VLProcessor's timestamp text). Each: its class
+# defaults (v5) in the section's key names, used for what the checkpoint's dict lacks, and how it works
+# where the two differ (docs/video.md): frame sampling, what min/max_pixels bound, the prompt text.
+VIDEO_PROCESSORS = {
+    "qwen2_vl": {
+        "defaults": {
+            **{key: PREPROCESS_DEFAULTS[key] for key in ("patch_size", "temporal_patch_size", "merge_size",
+                                                         "image_mean", "image_std", "rescale_factor", "resample",
+                                                         "do_convert_rgb")},
+            "min_pixels": 128 * 28 * 28, "max_pixels": 28 * 28 * 768, "min_frames": 4, "max_frames": 768,
+            "fps": None, "num_frames": None, "do_sample_frames": False,
+        },
+        # Qwen2VLVideoProcessor.__init__: the dict's min_pixels/max_pixels override its size.
+        "pixel_keys": True,
+        # Qwen2VLVideoProcessor.sample_frames: a whole number of temporal patches at a fixed stride.
+        "frame_sampling": "stride",
+        # smart_resize(h, w, ...): min/max_pixels bound one frame.
+        "pixel_budget": "frame",
+        "timestamp_text": None,
+        # The M-RoPE time axis: "seconds" with the vision config's tokens_per_second, else "index".
+        "temporal_positions": None,
+        # Its cap_pixels_per_frame (a budget over the whole video) is not recorded: attnmap does not apply it.
+        "frame_cap": False,
+    },
+    "qwen3_vl": {
+        "defaults": {
+            "patch_size": 16, "temporal_patch_size": 2, "merge_size": 2,
+            "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],  # IMAGENET_STANDARD_MEAN / _STD
+            "rescale_factor": 1 / 255, "resample": "bicubic", "do_convert_rgb": True,
+            "min_pixels": 128 * 32 * 32, "max_pixels": 32 * 32 * 768, "min_frames": 4, "max_frames": 768,
+            "fps": 2.0, "num_frames": None, "do_sample_frames": True,
+            # None in the class: _preprocess then warns and takes False.
+            "cap_pixels_per_frame": False, "max_video_tokens": 768,
+        },
+        # Qwen3VLVideoProcessor has no min_pixels/max_pixels keys: only its size bounds the pixels.
+        "pixel_keys": False,
+        # Qwen3VLVideoProcessor.sample_frames: n = int(total / fps_video * fps), clamped to
+        # min(max(n, min_frames), max_frames, total); indices np.linspace(0, total - 1, n).round().
+        "frame_sampling": "linspace",
+        # smart_resize(num_frames, h, w, temporal_factor, ...): min/max_pixels bound frames * h * w.
+        "pixel_budget": "clip",
+        # Qwen3VLProcessor.replace_video_token: f"<{t:.1f} seconds>" before each temporal patch's
+        # <|vision_start|> pads <|vision_end|>.
+        "timestamp_text": {"before": "<", "after": " seconds>", "decimals": 1},
+        "temporal_positions": "frame_runs",
+        # cap_pixels_per_frame / max_video_tokens recorded (Qwen3VLVideoProcessor.resize).
+        "frame_cap": True,
+    },
 }
 
 
-def video_section(vp: Optional[dict], source: str, tokens_per_second: Optional[float]) -> dict:
-    """metadata "video" (docs/video.md): the video processor's settings as transformers builds it from
-    `vp` (read_video_processor_config) and the M-RoPE time scale: "temporal_positions" "seconds" with
-    the vision config's tokens_per_second (Qwen2.5-VL: temporal patch k at int(k * tokens_per_second *
-    second_per_grid_t)), or "index" with tokens_per_second null (Qwen2-VL: at k, whatever the frame
-    rate; transformers' Qwen2VLModel.get_rope_index). The patch, merge, mean, std and
-    rescale values are the image processor's keys of the same dict (the "preprocess" section when the
-    dict is preprocessor_config.json)."""
-    out = dict(VIDEO_DEFAULTS)
-    pre = preprocess_section(vp)
-    for key in ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "rescale_factor",
-                "resample", "do_convert_rgb"):
-        out[key] = pre[key]
+def video_section(vp: Optional[dict], source: str, tokens_per_second: Optional[float],
+                  processor: str = "qwen2_vl") -> dict:
+    """metadata "video" (docs/video.md): the settings of the video processor `processor` (a
+    VIDEO_PROCESSORS name) as transformers builds it from `vp` (read_video_processor_config) over its
+    class defaults, how it samples frames ("frame_sampling"), what its pixel bounds bound
+    ("pixel_budget": one frame, or the whole clip), the text before each temporal patch
+    ("timestamp_text", null for none), and the M-RoPE time axis ("temporal_positions"):
+    - qwen2_vl with the vision config's tokens_per_second: "seconds" (Qwen2.5-VL: temporal patch k at
+      int(k * tokens_per_second * second_per_grid_t));
+    - qwen2_vl with tokens_per_second None: "index" (Qwen2-VL: at k, whatever the frame rate;
+      Qwen2VLModel.get_rope_index);
+    - qwen3_vl: "frame_runs", tokens_per_second null (each temporal patch is its own t=1 grid at the
+      text position where its run of video pads begins; Qwen3VLModel.get_rope_index).
+    The patch, merge, mean, std and rescale values are those keys of the same dict (the image
+    processor's when the dict is preprocessor_config.json)."""
+    if processor not in VIDEO_PROCESSORS:
+        raise ValueError(f"unknown video processor {processor!r} (known: {', '.join(VIDEO_PROCESSORS)})")
+    spec = VIDEO_PROCESSORS[processor]
+    out = dict(spec["defaults"])
     vp = vp or {}
-    # Qwen2VLVideoProcessor.__init__: its class `size` unless the dict has one, then min/max_pixels over it.
+    for key in ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std", "rescale_factor",
+                "do_convert_rgb", "min_frames", "max_frames", "num_frames", "fps", "do_sample_frames"):
+        if vp.get(key) is not None:  # transformers: a None value is the class default
+            out[key] = vp[key]
+    if vp.get("resample") is not None:
+        resample = vp["resample"]
+        out["resample"] = _RESAMPLE_NAMES.get(resample, str(resample)) if isinstance(resample, int) else str(resample)
     size = vp.get("size") or {"shortest_edge": out["min_pixels"], "longest_edge": out["max_pixels"]}
-    out["min_pixels"] = int(vp["min_pixels"] if vp.get("min_pixels") is not None else size.get("shortest_edge"))
-    out["max_pixels"] = int(vp["max_pixels"] if vp.get("max_pixels") is not None else size.get("longest_edge"))
-    for key in ("min_frames", "max_frames", "num_frames"):
-        if vp.get(key) is not None:
-            out[key] = int(vp[key])
-    if vp.get("fps") is not None:
-        out["fps"] = float(vp["fps"])
-    if vp.get("do_sample_frames") is not None:
-        out["do_sample_frames"] = bool(vp["do_sample_frames"])
+    if spec["pixel_keys"]:
+        # Qwen2VLVideoProcessor.__init__: its class `size` unless the dict has one, then min/max_pixels over it.
+        min_pixels = vp["min_pixels"] if vp.get("min_pixels") is not None else size.get("shortest_edge")
+        max_pixels = vp["max_pixels"] if vp.get("max_pixels") is not None else size.get("longest_edge")
+    else:  # Qwen3VLVideoProcessor: the dict's size as it is.
+        min_pixels, max_pixels = size.get("shortest_edge"), size.get("longest_edge")
+    if not min_pixels or not max_pixels:
+        raise ConfigError(f"{source}: the video processor's size {size} lacks shortest_edge or longest_edge "
+                          "(transformers' video processor refuses every video without both)")
+    out["min_pixels"], out["max_pixels"] = int(min_pixels), int(max_pixels)
+    for key in ("patch_size", "temporal_patch_size", "merge_size", "min_frames", "max_frames"):
+        out[key] = int(out[key])
+    out["num_frames"] = None if out["num_frames"] is None else int(out["num_frames"])
+    out["fps"] = None if out["fps"] is None else float(out["fps"])
+    out["do_sample_frames"] = bool(out["do_sample_frames"])
+    out["do_convert_rgb"] = bool(out["do_convert_rgb"])
+    out["image_mean"] = [float(x) for x in out["image_mean"]]
+    out["image_std"] = [float(x) for x in out["image_std"]]
+    out["rescale_factor"] = float(out["rescale_factor"])
     out["source"] = source
-    out["tokens_per_second"] = None if tokens_per_second is None else float(tokens_per_second)
-    out["temporal_positions"] = "index" if tokens_per_second is None else "seconds"
+    out["frame_sampling"] = spec["frame_sampling"]
+    out["pixel_budget"] = spec["pixel_budget"]
+    out["timestamp_text"] = None if spec["timestamp_text"] is None else dict(spec["timestamp_text"])
+    if spec["frame_cap"]:
+        out["cap_pixels_per_frame"] = bool(vp.get("cap_pixels_per_frame") or False)  # None acts as False
+        out["max_video_tokens"] = int(vp["max_video_tokens"] if vp.get("max_video_tokens") is not None
+                                      else out["max_video_tokens"])
+    elif vp.get("cap_pixels_per_frame"):
+        warnings.warn(f"{source}: cap_pixels_per_frame is set; attnmap does not apply this video processor's "
+                      "pixel cap, so its videos will differ from transformers'")
+    if spec["temporal_positions"] is not None:
+        out["tokens_per_second"] = None
+        out["temporal_positions"] = spec["temporal_positions"]
+    else:
+        out["tokens_per_second"] = None if tokens_per_second is None else float(tokens_per_second)
+        out["temporal_positions"] = "index" if tokens_per_second is None else "seconds"
     return out
 
 

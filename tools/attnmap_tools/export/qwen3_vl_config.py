@@ -49,7 +49,9 @@ class Qwen3VLVisionConfig:
     # What metadata.py records for every tower: no windows, all blocks full attention.
     window_size: int = 0
     fullatt_block_indexes: List[int] = dataclasses.field(default_factory=list)
-    tokens_per_second: float = 0.0  # unused: no video support yet (the metadata has no "video")
+    # Videos are not time-scaled: each temporal patch is its own position run (metadata video
+    # "temporal_positions" "frame_runs", tokens_per_second null).
+    tokens_per_second: Optional[float] = None
     # metadata vision.norm / vision.mlp in the words of the other windowless tower (Qwen2-VL's):
     # LayerNorm blocks, an fc1/act/fc2 MLP.
     norm: str = "layer"

@@ -14,8 +14,10 @@ def load_qwen3_vl_weights(module: torch.nn.Module, ckpt: pathlib.Path, cfg) -> N
 
 def finish_qwen3_vl_metadata(meta: dict, cfg) -> None:
     """Qwen3-VL's chat template inserts no system turn unless the conversation has one, so the prompt
-    builder must not either (chat.default_system_turn false); the tower's own parameters; no "video"
-    section (videos, with their timestamp text, are not supported for this family yet)."""
+    builder must not either (chat.default_system_turn false); the tower's own parameters. The "video"
+    section build_metadata wrote is Qwen3VLVideoProcessor's (the family's video_processor "qwen3_vl"
+    in families.py): linspace frame sampling, pixel bounds over the whole clip, a "<t seconds>" text
+    before each temporal patch and temporal patches as their own position runs (frame_runs)."""
     meta["chat"] = {"default_system_prompt": "", "default_system_turn": False}
     v = cfg.vision
     meta["vision"].update({"num_position_embeddings": v.num_position_embeddings,
@@ -24,4 +26,3 @@ def finish_qwen3_vl_metadata(meta: dict, cfg) -> None:
     meta["text"]["qk_norm"] = True
     meta["text"]["mrope_interleaved"] = True
     meta["text"]["attention_bias"] = cfg.text.attention_bias
-    meta.pop("video", None)

@@ -9,8 +9,8 @@ prompt pass only; decode_step is the parent's, there are no image rows after the
 Videos: the forward takes pixel_values_videos / video_grid_thw as the HF processor makes them (the
 tower attends within each temporal patch; DeepStack goes onto the video rows too, image and video rows
 together as transformers joins them). The prompt around them (a "<t seconds>" text before each temporal
-patch) and the positions (each temporal patch its own grid, get_rope_index) are the caller's; attnmap's
-C++ side does not build them yet, so the metadata has no "video" section.
+patch) and the positions (each temporal patch its own grid, get_rope_index) are the caller's, as the
+metadata's "video" section describes them (timestamp_text, temporal_positions "frame_runs").
 """
 from typing import Dict, List, Tuple
 

@@ -1,12 +1,15 @@
-"""The transformers oracles of the qwen3_vl tests: tiny checkpoints, the HF Qwen3-VL processor (images),
-the eager model, its image and DeepStack features. The rest (inputs, forward, positions, running an
-export) is hf_reference's, which is family-neutral."""
+"""The transformers oracles of the qwen3_vl tests: tiny checkpoints, the HF Qwen3-VL processor (images,
+and videos with load_video_processor / build_video_inputs), the eager model, its image and DeepStack
+features. The rest (image inputs, forward, positions, running an export) is hf_reference's, which is
+family-neutral.
+
+The video oracle needs torchvision: a test that uses it calls
+torchvision_shim.import_torchvision() before this module (which imports transformers) is imported."""
 import pathlib
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from transformers import Qwen3VLProcessor
-
 
 
 class ImageOnlyQwen3VLProcessor(Qwen3VLProcessor):
@@ -81,3 +84,64 @@ def image_and_video_inputs(processor, image, video_grid, text: str, seed: int) -
             "pixel_values": image_part["pixel_values"], "image_grid_thw": image_part["image_grid_thw"],
             "pixel_values_videos": torch.randn(t * h * w, width, generator=gen),
             "video_grid_thw": torch.tensor([list(video_grid)])}
+
+
+def load_video_processor(ckpt):
+    """Qwen3VLProcessor with its video processor (Qwen3VLVideoProcessor.from_pretrained: torchvision
+    backend, as transformers has no other for videos) and the PIL image processor. torchvision imports
+    through the shim, which must run before transformers is first imported (torchvision_shim.py)."""
+    from .torchvision_shim import import_torchvision
+
+    import_torchvision()
+    from transformers import AutoTokenizer
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
+
+    from ..export.checkpoint import read_chat_template
+
+    ckpt = pathlib.Path(ckpt)
+    template, _ = read_chat_template(ckpt)
+    return Qwen3VLProcessor(image_processor=Qwen2VLImageProcessorPil.from_pretrained(str(ckpt)),
+                            tokenizer=AutoTokenizer.from_pretrained(str(ckpt)),
+                            video_processor=Qwen3VLVideoProcessor.from_pretrained(str(ckpt)),
+                            chat_template=template)
+
+
+def build_video_inputs(processor, frames, text: str, fps: Optional[float] = None,
+                       sample_fps: Optional[float] = None, num_frames: Optional[int] = None) -> Dict[str, torch.Tensor]:
+    """What Qwen3VLProcessor (load_video_processor) makes of one video, decoded frames uint8 [T, H, W, 3],
+    in a user turn before `text`: input_ids with a "<t seconds>" text and <|vision_start|> pads
+    <|vision_end|> per temporal patch (inside the template's own <|vision_start|> ... <|vision_end|>),
+    attention_mask, mm_token_type_ids (2 on the video pads), pixel_values_videos, video_grid_thw.
+
+    fps None: a frame list (attnmap --frames), taken whole: do_sample_frames False, metadata fps None
+    (the processor's timestamps then take 24 fps) and frames_indices 0..T-1.
+    fps given: a clip (attnmap --video) whose container has T frames at `fps`: the video processor
+    samples them (do_sample_frames True) at sample_fps frames per second (None: its own fps, 2 for the
+    released processor) or, with num_frames, that many (fps sampling then off).
+    cap_pixels_per_frame is passed as False, the processor's behaviour when unset, without its warning."""
+    import numpy as np
+    from transformers.video_utils import VideoMetadata
+
+    frames = np.asarray(frames)
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    total = int(frames.shape[0])
+    kwargs = {"cap_pixels_per_frame": False}
+    if fps is None:
+        if sample_fps is not None or num_frames is not None:
+            raise ValueError("a frame list is taken whole: sample_fps / num_frames need the clip's fps")
+        kwargs["do_sample_frames"] = False
+        metadata = VideoMetadata(total_num_frames=total, fps=None, frames_indices=list(range(total)))
+    else:
+        if sample_fps is not None and num_frames is not None:
+            raise ValueError("sample_fps and num_frames are exclusive")
+        kwargs["do_sample_frames"] = True
+        if num_frames is not None:
+            kwargs.update(num_frames=int(num_frames), fps=None)  # fps None: not the processor's default 2
+        elif sample_fps is not None:
+            kwargs["fps"] = float(sample_fps)
+        metadata = VideoMetadata(total_num_frames=total, fps=float(fps))
+    inputs = processor(text=[prompt], videos=[frames], video_metadata=[metadata], videos_kwargs=kwargs,
+                       return_tensors="pt")
+    return {k: v for k, v in inputs.items()}

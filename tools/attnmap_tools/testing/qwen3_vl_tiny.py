@@ -6,9 +6,11 @@ of the safetensors file: "hub" (what save_pretrained and the released Qwen3-VL f
 model.language_model.*, model.visual.*, lm_head.weight) or "legacy" (model.*, visual.*, the older
 Qwen2-VL-era naming), so both are exported.
 
-The processor files are the released checkpoints': preprocessor_config.json (patch 16, merge 2,
-mean/std 0.5, pixels between 65536 and 16777216), the Qwen tokenizer fixture and Qwen3-VL's chat
-template, whose non-tool path inserts no system turn unless the conversation has one.
+The processor files are the released checkpoints' (Qwen3-VL-2B/4B/8B-Instruct): preprocessor_config.json
+(patch 16, merge 2, mean/std 0.5, pixels between 65536 and 16777216), video_preprocessor_config.json
+(the same patch, merge and mean/std; pixels between 4096 and 25165824 over the whole clip; the rest
+Qwen3VLVideoProcessor's class defaults: fps 2, frames 4-768), the Qwen tokenizer fixture and Qwen3-VL's
+chat template, whose non-tool path inserts no system turn unless the conversation has one.
 """
 import json
 import pathlib
@@ -25,6 +27,17 @@ PREPROCESSOR_CONFIG = {
     "image_std": [0.5, 0.5, 0.5],
     "processor_class": "Qwen3VLProcessor",
     "image_processor_type": "Qwen2VLImageProcessorFast",
+}
+
+VIDEO_PREPROCESSOR_CONFIG = {
+    "size": {"longest_edge": 25165824, "shortest_edge": 4096},
+    "patch_size": 16,
+    "temporal_patch_size": 2,
+    "merge_size": 2,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_std": [0.5, 0.5, 0.5],
+    "processor_class": "Qwen3VLProcessor",
+    "video_processor_type": "Qwen3VLVideoProcessor",
 }
 
 # The released Qwen3-VL Instruct template without its tool-calling branches (attnmap prompts have no
@@ -137,6 +150,7 @@ def make_qwen3_vl_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: b
     (out / "tokenizer.json").write_bytes(tokenizer_json_text(tokenizer_json))
     (out / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2))
     (out / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR_CONFIG, indent=2))
+    (out / "video_preprocessor_config.json").write_text(json.dumps(VIDEO_PREPROCESSOR_CONFIG, indent=2))
     (out / "chat_template.json").write_text(json.dumps({"chat_template": QWEN3_VL_CHAT_TEMPLATE}, indent=2))
     return str(out)
 
