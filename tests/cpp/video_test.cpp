@@ -193,3 +193,31 @@ TEST(VideoTimestamps, MeanOfEachTemporalPatchFormattedAsPython) {
   EXPECT_EQ(text.format(0.25), "<0.2 seconds>");
   EXPECT_EQ(text.format(2.65), "<2.6 seconds>");
 }
+
+// Each processor's cap_pixels_per_frame, through preprocess_video: the grids transformers 5.23's
+// Qwen2VLVideoProcessor and Qwen3VLVideoProcessor made of four 300x200 frames with the same settings.
+TEST(VideoPreprocess, PerFrameCapsShrinkTheGridAsEachProcessorDoes) {
+  std::vector<cv::Mat> frames(4, cv::Mat(200, 300, CV_8UC3, cv::Scalar(10, 120, 230)));
+  attnmap::VideoParams qwen2;
+  qwen2.pixels.patch_size = 14;
+  qwen2.pixels.min_pixels = 3136;
+  qwen2.pixels.max_pixels = 200000;
+  qwen2.max_video_tokens = 100;
+  auto grid = [&](const attnmap::VideoParams& p) {
+    const attnmap::PreprocessedVideo v = attnmap::preprocess_video(frames, p, 24.0);
+    return std::vector<int64_t>{v.grid_t, v.grid_h, v.grid_w};
+  };
+  EXPECT_EQ(grid(qwen2), (std::vector<int64_t>{2, 14, 22}));
+  qwen2.cap_pixels_per_frame = true;
+  EXPECT_EQ(grid(qwen2), (std::vector<int64_t>{2, 10, 16}));
+
+  attnmap::VideoParams qwen3;
+  qwen3.pixels.patch_size = 16;
+  qwen3.pixels.min_pixels = 4096;
+  qwen3.pixels.max_pixels = 1000000;
+  qwen3.clip_budget = true;
+  qwen3.max_video_tokens = 10;
+  EXPECT_EQ(grid(qwen3), (std::vector<int64_t>{2, 12, 18}));
+  qwen3.cap_pixels_per_frame = true;
+  EXPECT_EQ(grid(qwen3), (std::vector<int64_t>{2, 4, 6}));
+}

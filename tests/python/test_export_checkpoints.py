@@ -38,7 +38,7 @@ SCHEMA = {
     "video": ["patch_size", "temporal_patch_size", "merge_size", "min_pixels", "max_pixels", "image_mean", "image_std",
               "rescale_factor", "resample", "do_convert_rgb", "min_frames", "max_frames", "fps", "num_frames",
               "do_sample_frames", "source", "tokens_per_second", "temporal_positions", "frame_sampling",
-              "pixel_budget", "timestamp_text"],
+              "pixel_budget", "timestamp_text", "cap_pixels_per_frame", "max_video_tokens"],
 }
 TOP = ["format", "format_version", "model_family", "model_name", "dtype", "exporter", "text", "vision", "tokens",
        "chat", "preprocess", "parameters", "focus_layer", "generation", "video"]

@@ -265,6 +265,67 @@ def test_info_reports_the_video_processor(tiny):
     assert "4096" in lines[0] and "25165824" in lines[0] and "151656" in lines[0], lines[0]
 
 
+def test_viewer_reads_each_temporal_patch_between_the_timestamps(tiny, frames_case):
+    """viewer.html of a Qwen3-VL video run in headless Chromium: its temporal patches are separate runs of
+    pads with timestamp text between them. The page must show maps.npy per temporal patch, a single head's
+    map gathered from the kept rows run by run (against `--heads 1`'s maps.npy, within the page's 8-bit
+    bound), the timestamp tokens as text columns beside one video column, and hover token numbers inside
+    each patch's own run."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from test_viewer_browser import browser_missing_reason, console_errors, goto, open_page, quant_bound, select
+    from test_viewer_browser import start_chromium
+    from conftest import missing_build_output
+
+    reason = browser_missing_reason()
+    if reason:
+        missing_build_output(reason)
+    work = frames_case["work"]
+    out, head1 = work / "viewer", work / "viewer_head1"
+    run_cli("--model", tiny["model"], "--frames", frames_case["dir"], "--prompt", PROMPT, "--out", out,
+            "--layers", "0,3", "--no-images")
+    run_cli("--model", tiny["model"], "--frames", frames_case["dir"], "--prompt", PROMPT, "--out", head1,
+            "--layers", "0,3", "--heads", "1", "--no-viewer", "--no-images")
+    doc = json.loads((out / "attention.json").read_text())
+    runs = [(r["start"], r["end"]) for r in doc["image_token_runs"]]
+    maps, single = np.load(out / "maps.npy"), np.load(head1 / "maps.npy")
+    layers, t, h, w = maps.shape
+    assert len(runs) == t == 3
+    driver = start_chromium()
+    try:
+        open_page(driver, out / "viewer.html")
+        assert console_errors(driver) == []
+        for l in range(layers):
+            goto(driver, "layer", l, "layerIndex")
+            for k in range(t):
+                goto(driver, "frame", k, "frame")
+                shown = np.array(driver.execute_script("return window.attnmapViewer.currentMap()"), dtype=np.float32)
+                np.testing.assert_array_equal(shown, maps[l, k].reshape(-1))
+        select(driver, "heads", "1")
+        select(driver, "query", "g:0")
+        for l in range(layers):
+            goto(driver, "layer", l, "layerIndex")
+            for k in range(t):
+                goto(driver, "frame", k, "frame")
+                shown = np.array(driver.execute_script("return window.attnmapViewer.currentMap()"), dtype=np.float64)
+                np.testing.assert_allclose(shown, single[l, k].reshape(-1), rtol=0,
+                                           atol=quant_bound(single[l, k]) + 1e-6, err_msg=f"layer {l}, patch {k}")
+        columns = driver.execute_script("return window.attnmapViewer.textColumns()")
+        assert [c["label"] for c in columns if c["role"] == "image"] == [f"[video ×{t * h * w}]"]
+        between = [c["position"] for c in columns if runs[0][1] <= c["position"] < runs[1][0]]
+        assert between == list(range(runs[0][1], runs[1][0]))  # <|vision_end|>, the timestamp, <|vision_start|>
+        goto(driver, "frame", t - 1, "frame")
+        canvas = driver.find_element("id", "map")
+        size = canvas.size
+        r, c = h - 1, w // 2
+        ActionChains(driver).move_to_element_with_offset(
+            canvas, int((c + 0.5) / w * size["width"] - size["width"] / 2),
+            int((r + 0.5) / h * size["height"] - size["height"] / 2)).perform()
+        assert f"(token {runs[t - 1][0] + r * w + c})" in driver.find_element("id", "hover-readout").text
+        assert console_errors(driver) == []
+    finally:
+        driver.quit()
+
+
 # The checks below need no attnmap binary.
 
 def _expected_section(vp, source):

@@ -167,7 +167,8 @@ def test_frames_bad_input_is_one_line(tiny):
 
 
 @pytest.mark.parametrize("video_config", [None, {"min_pixels": 1000, "max_pixels": 40000, "min_frames": 2,
-                                                 "max_frames": 64, "fps": 3.0, "do_sample_frames": True}])
+                                                 "max_frames": 64, "fps": 3.0, "do_sample_frames": True,
+                                                 "cap_pixels_per_frame": True, "max_video_tokens": 500}])
 def test_export_records_the_video_processor_transformers_builds(tmp_path, video_config):
     """metadata "video" equals Qwen2VLVideoProcessor.from_pretrained(checkpoint): from
     preprocessor_config.json alone (the released checkpoints) and from a video_preprocessor_config.json."""
@@ -186,6 +187,8 @@ def test_export_records_the_video_processor_transformers_builds(tmp_path, video_
     assert (section["min_frames"], section["max_frames"]) == (vp.min_frames, vp.max_frames)
     assert section["fps"] == vp.fps and section["num_frames"] == vp.num_frames
     assert section["do_sample_frames"] == bool(vp.do_sample_frames)
+    assert section["cap_pixels_per_frame"] == bool(vp.cap_pixels_per_frame)
+    assert section["max_video_tokens"] == vp.max_video_tokens
     assert section["image_mean"] == pytest.approx(list(vp.image_mean))
     assert section["image_std"] == pytest.approx(list(vp.image_std))
     assert (section["patch_size"], section["temporal_patch_size"], section["merge_size"]) == \

@@ -2,7 +2,6 @@
 the model, read from the checkpoint, never hard-coded on the C++ side."""
 import json
 import re
-import warnings
 from typing import List, Optional
 
 import torch
@@ -68,6 +67,8 @@ VIDEO_PROCESSORS = {
                                                          "do_convert_rgb")},
             "min_pixels": 128 * 28 * 28, "max_pixels": 28 * 28 * 768, "min_frames": 4, "max_frames": 768,
             "fps": None, "num_frames": None, "do_sample_frames": False,
+            # None in the class: _preprocess then warns and takes False.
+            "cap_pixels_per_frame": False, "max_video_tokens": 128000,
         },
         # Qwen2VLVideoProcessor.__init__: the dict's min_pixels/max_pixels override its size.
         "pixel_keys": True,
@@ -78,8 +79,6 @@ VIDEO_PROCESSORS = {
         "timestamp_text": None,
         # The M-RoPE time axis: "seconds" with the vision config's tokens_per_second, else "index".
         "temporal_positions": None,
-        # Its cap_pixels_per_frame (a budget over the whole video) is not recorded: attnmap does not apply it.
-        "frame_cap": False,
     },
     "qwen3_vl": {
         "defaults": {
@@ -102,8 +101,6 @@ VIDEO_PROCESSORS = {
         # <|vision_start|> pads <|vision_end|>.
         "timestamp_text": {"before": "<", "after": " seconds>", "decimals": 1},
         "temporal_positions": "frame_runs",
-        # cap_pixels_per_frame / max_video_tokens recorded (Qwen3VLVideoProcessor.resize).
-        "frame_cap": True,
     },
 }
 
@@ -159,13 +156,12 @@ def video_section(vp: Optional[dict], source: str, tokens_per_second: Optional[f
     out["frame_sampling"] = spec["frame_sampling"]
     out["pixel_budget"] = spec["pixel_budget"]
     out["timestamp_text"] = None if spec["timestamp_text"] is None else dict(spec["timestamp_text"])
-    if spec["frame_cap"]:
-        out["cap_pixels_per_frame"] = bool(vp.get("cap_pixels_per_frame") or False)  # None acts as False
-        out["max_video_tokens"] = int(vp["max_video_tokens"] if vp.get("max_video_tokens") is not None
-                                      else out["max_video_tokens"])
-    elif vp.get("cap_pixels_per_frame"):
-        warnings.warn(f"{source}: cap_pixels_per_frame is set; attnmap does not apply this video processor's "
-                      "pixel cap, so its videos will differ from transformers'")
+    # Each processor's resize applies its own cap when cap_pixels_per_frame is set (Qwen2-VL: a share of
+    # 90% of max_video_tokens per frame; Qwen3-VL: max_video_tokens per frame over the clip); attnmap's
+    # preprocess_video does the same.
+    out["cap_pixels_per_frame"] = bool(vp.get("cap_pixels_per_frame") or False)  # None acts as False
+    out["max_video_tokens"] = int(vp["max_video_tokens"] if vp.get("max_video_tokens") is not None
+                                  else out["max_video_tokens"])
     if spec["temporal_positions"] is not None:
         out["tokens_per_second"] = None
         out["temporal_positions"] = spec["temporal_positions"]
