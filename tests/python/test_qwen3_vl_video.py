@@ -326,6 +326,49 @@ def test_viewer_reads_each_temporal_patch_between_the_timestamps(tiny, frames_ca
         driver.quit()
 
 
+def test_vision_attention_of_a_video_equals_transformers(tiny, frames_case):
+    """The exported vision_attention on the video's patches (what `--vision-blocks` reads): the tower
+    attends within each temporal patch, so query patches of temporal patch 1 see only its patches;
+    equal to transformers' eager probabilities of that temporal patch, recorded per block and patch."""
+    import transformers.models.qwen3_vl.modeling_qwen3_vl as hf_qwen3
+    from transformers.vision_utils import get_vision_position_ids
+
+    hf = tiny["hf"]
+    inputs = frames_case["inputs"]
+    pixels, grid = inputs["pixel_values_videos"], inputs["video_grid_thw"]
+    t, h, w = grid[0].tolist()
+    depth = hf.config.vision_config.depth
+    block_of = {id(blk.attn): i for i, blk in enumerate(hf.model.visual.blocks)}
+    captured = {i: [] for i in range(depth)}
+    original = hf_qwen3.eager_attention_forward
+
+    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
+        if id(module) in block_of:
+            captured[block_of[id(module)]].append(weights[0].double())
+        return out, weights
+
+    hf_qwen3.eager_attention_forward = recording
+    try:
+        with torch.no_grad():
+            hf.model.get_video_features(pixels, grid)
+    finally:
+        hf_qwen3.eager_attention_forward = original
+    pos = get_vision_position_ids(torch.tensor([[1, h, w]]), hf.config.vision_config.spatial_merge_size)
+    order = torch.argsort(pos[:, 0] * w + pos[:, 1])  # raster patch -> HF row within a temporal patch
+    local = torch.tensor([0, w + 3, h * w - 1])
+    queries = h * w + local  # raster (t, row, col) indexes in temporal patch 1
+    module = torch.jit.load(str(tiny["model"]))
+    with torch.no_grad():
+        ours = module.vision_attention(pixels, grid, list(range(depth)), queries, "keep")
+    for b in range(depth):
+        assert len(captured[b]) == t  # one attention call per temporal patch
+        patch = captured[b][1][:, order][:, :, order]  # raster x raster of temporal patch 1
+        expected = torch.zeros(patch.shape[0], t * h * w, dtype=torch.float64)
+        expected[:, h * w:2 * h * w] = patch[:, local, :].mean(1)
+        assert (ours[f"vision.{b}"].double() - expected).abs().max().item() <= ATOL, b
+
+
 # The checks below need no attnmap binary.
 
 def _expected_section(vp, source):
