@@ -20,7 +20,6 @@ import pytest
 import torch
 from PIL import Image
 
-import transformers.models.qwen3_vl.modeling_qwen3_vl as hf_qwen3
 from transformers.vision_utils import get_vision_position_ids
 
 from attnmap_tools.testing import hf_reference as R
@@ -164,33 +163,11 @@ def test_answer_equals_transformers_greedy_generate(tiny, tmp_path):
             np.testing.assert_allclose(maps[k, layer], row[cols].reshape(grid).numpy(), atol=ATOL, rtol=0)
 
 
-def _hf_vision_attention(hf, pixel_values, grid_thw):
-    """Per block, transformers' eager probabilities [heads, P, P] of each frame, recorded in its call order."""
-    visual = hf.model.visual
-    block_of = {id(blk.attn): i for i, blk in enumerate(visual.blocks)}
-    captured = {i: [] for i in range(len(visual.blocks))}
-    original = hf_qwen3.eager_attention_forward
-
-    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
-        if id(module) in block_of:
-            captured[block_of[id(module)]].append(weights[0].float())
-        return out, weights
-
-    hf_qwen3.eager_attention_forward = recording
-    try:
-        with torch.no_grad():
-            hf.model.get_image_features(pixel_values, grid_thw)
-    finally:
-        hf_qwen3.eager_attention_forward = original
-    return captured
-
-
 def test_vision_attention_equals_transformers(tiny):
     config = tiny["hf"].config
     case = tiny["cases"][0]
     pixel_values, grid_thw = case["inputs"]["pixel_values"], case["inputs"]["image_grid_thw"]
-    captured = _hf_vision_attention(tiny["hf"], pixel_values, grid_thw)
+    captured = Q.hf_vision_attention(tiny["hf"], pixel_values, grid_thw)
     _, h, w = grid_thw[0].tolist()
     pos = get_vision_position_ids(grid_thw, config.vision_config.spatial_merge_size)
     raster = pos[:, 0] * w + pos[:, 1]  # HF row (merge-block order) -> raster patch

@@ -55,17 +55,6 @@ def run_cli(*args, command="run"):
     return proc
 
 
-def moving_square_frames(count, height, width, seed):
-    """uint8 [count, height, width, 3]: a red square crossing a smooth noisy background left to right."""
-    frames = []
-    for k in range(count):
-        img = np.asarray(R.synthetic_image(height, width, seed=seed + k)).copy()
-        side = max(8, min(height, width) // 4)
-        x = int((width - side) * k / max(1, count - 1))
-        y = (height - side) // 2
-        img[y:y + side, x:x + side] = [230, 40, 30]
-        frames.append(img)
-    return np.stack(frames)
 
 
 def export_metadata(model_pt) -> dict:
@@ -168,7 +157,7 @@ def write_frames(work, frames):
 @pytest.fixture(scope="module")
 def frames_case(tiny):
     work = tiny["work"] / "frames_case"
-    frames = moving_square_frames(FRAMES, HEIGHT, WIDTH, seed=3)
+    frames = R.moving_square_frames(FRAMES, HEIGHT, WIDTH, seed=3)
     return {"dir": write_frames(work, frames), "work": work,
             "inputs": Q.build_video_inputs(tiny["processor"], frames, PROMPT)}
 
@@ -330,7 +319,6 @@ def test_vision_attention_of_a_video_equals_transformers(tiny, frames_case):
     """The exported vision_attention on the video's patches (what `--vision-blocks` reads): the tower
     attends within each temporal patch, so query patches of temporal patch 1 see only its patches;
     equal to transformers' eager probabilities of that temporal patch, recorded per block and patch."""
-    import transformers.models.qwen3_vl.modeling_qwen3_vl as hf_qwen3
     from transformers.vision_utils import get_vision_position_ids
 
     hf = tiny["hf"]
@@ -338,22 +326,7 @@ def test_vision_attention_of_a_video_equals_transformers(tiny, frames_case):
     pixels, grid = inputs["pixel_values_videos"], inputs["video_grid_thw"]
     t, h, w = grid[0].tolist()
     depth = hf.config.vision_config.depth
-    block_of = {id(blk.attn): i for i, blk in enumerate(hf.model.visual.blocks)}
-    captured = {i: [] for i in range(depth)}
-    original = hf_qwen3.eager_attention_forward
-
-    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
-        if id(module) in block_of:
-            captured[block_of[id(module)]].append(weights[0].double())
-        return out, weights
-
-    hf_qwen3.eager_attention_forward = recording
-    try:
-        with torch.no_grad():
-            hf.model.get_video_features(pixels, grid)
-    finally:
-        hf_qwen3.eager_attention_forward = original
+    captured = Q.hf_vision_attention(hf, pixels, grid, video=True)
     pos = get_vision_position_ids(torch.tensor([[1, h, w]]), hf.config.vision_config.spatial_merge_size)
     order = torch.argsort(pos[:, 0] * w + pos[:, 1])  # raster patch -> HF row within a temporal patch
     local = torch.tensor([0, w + 3, h * w - 1])

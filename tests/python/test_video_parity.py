@@ -30,17 +30,6 @@ FRAME_CASES = [(5, 98, 150), (4, 140, 84)]
 SEEDS = [5, 23]
 
 
-def moving_square_frames(count, height, width, seed):
-    """Frames of a square moving left to right over a smooth background with noise."""
-    frames = []
-    for k in range(count):
-        img = np.asarray(ref.synthetic_image(height, width, seed=seed + k)).copy()
-        side = max(8, min(height, width) // 4)
-        x = int((width - side) * k / max(1, count - 1))
-        y = (height - side) // 2
-        img[y:y + side, x:x + side] = [230, 40, 30]
-        frames.append(img)
-    return np.stack(frames)
 
 
 def run_cli(args, check=True):
@@ -121,7 +110,7 @@ def _check_frames(tiny, count, height, width):
     work = tiny["work"] / f"frames_{count}_{height}x{width}"
     frames_dir = work / "frames"
     frames_dir.mkdir(parents=True)
-    frames = moving_square_frames(count, height, width, seed=count)
+    frames = ref.moving_square_frames(count, height, width, seed=count)
     for k, frame in enumerate(frames):
         Image.fromarray(frame).save(frames_dir / f"frame_{k:03d}.png")
     out, dump = work / "out", work / "dump"
@@ -153,8 +142,8 @@ def test_frames_bad_input_is_one_line(tiny):
     work.mkdir()
     a = work / "a.png"
     b = work / "b.png"
-    Image.fromarray(moving_square_frames(1, 60, 80, 0)[0]).save(a)
-    Image.fromarray(moving_square_frames(1, 64, 80, 0)[0]).save(b)
+    Image.fromarray(ref.moving_square_frames(1, 60, 80, 0)[0]).save(a)
+    Image.fromarray(ref.moving_square_frames(1, 64, 80, 0)[0]).save(b)
     proc = run_cli(["--model", tiny["model"], "--frames", f"{a},{b}", "--prompt", PROMPT, "--out", work / "out"],
                    check=False)
     assert proc.returncode == 3, proc.stderr
@@ -246,7 +235,7 @@ def test_video_pixel_bounds_match_transformers(tiny):
     work = tiny["work"] / "pixel_bounds"
     frames_dir = work / "frames"
     frames_dir.mkdir(parents=True)
-    frames = moving_square_frames(4, 210, 300, seed=3)
+    frames = ref.moving_square_frames(4, 210, 300, seed=3)
     for k, frame in enumerate(frames):
         Image.fromarray(frame).save(frames_dir / f"{k}.png")
     out, dump = work / "out", work / "dump"
@@ -268,7 +257,7 @@ def test_batch_manifest_takes_videos_and_frames_and_one_bad_item_costs_no_other(
     work = tiny["work"] / "batch"
     frames_dir = work / "frames"
     frames_dir.mkdir(parents=True)
-    for k, frame in enumerate(moving_square_frames(4, 98, 150, seed=9)):
+    for k, frame in enumerate(ref.moving_square_frames(4, 98, 150, seed=9)):
         Image.fromarray(frame).save(frames_dir / f"f{k}.png")
     write_clip(work / "clip.mov", "png", 12, Fraction(24), 150, 98)
     (work / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)

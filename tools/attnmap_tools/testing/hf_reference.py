@@ -130,6 +130,19 @@ def synthetic_image(height: int, width: int, seed: int = 0):
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
 
 
+def moving_square_frames(count: int, height: int, width: int, seed: int) -> np.ndarray:
+    """uint8 [count, height, width, 3]: a red square crossing synthetic_image backgrounds left to right."""
+    frames = []
+    for k in range(count):
+        img = np.asarray(synthetic_image(height, width, seed=seed + k)).copy()
+        side = max(8, min(height, width) // 4)
+        x = int((width - side) * k / max(1, count - 1))
+        y = (height - side) // 2
+        img[y:y + side, x:x + side] = [230, 40, 30]
+        frames.append(img)
+    return np.stack(frames)
+
+
 def build_inputs(processor, images: List, text: str) -> Dict[str, torch.Tensor]:
     content = [{"type": "image", "image": im} for im in images] + [{"type": "text", "text": text}]
     messages = [{"role": "user", "content": content}]

@@ -29,14 +29,11 @@ PREPROCESSOR_CONFIG = {
     "image_processor_type": "Qwen2VLImageProcessorFast",
 }
 
+# The released video_preprocessor_config.json: the image one's patch, merge and mean/std, its own size
+# (over frames x height x width) and processor type.
 VIDEO_PREPROCESSOR_CONFIG = {
+    **{k: v for k, v in PREPROCESSOR_CONFIG.items() if k != "image_processor_type"},
     "size": {"longest_edge": 25165824, "shortest_edge": 4096},
-    "patch_size": 16,
-    "temporal_patch_size": 2,
-    "merge_size": 2,
-    "image_mean": [0.5, 0.5, 0.5],
-    "image_std": [0.5, 0.5, 0.5],
-    "processor_class": "Qwen3VLProcessor",
     "video_processor_type": "Qwen3VLVideoProcessor",
 }
 
