@@ -63,6 +63,21 @@ def random_export(name: str, text_layers: int, vision_layers: int, env) -> tuple
     return str(ckpt), str(model)
 
 
+def random_qwen3_export(name: str, text_layers: int, vision_layers: int, env) -> tuple:
+    """random_export for Qwen3-VL: the released 2B's widths (attnmap_tools.testing.qwen3_vl_tiny --shape
+    2b) cut to these depths, and its fp32 export. Returns (checkpoint folder, model file)."""
+    ckpt = DEFAULT_WORK / name
+    model = DEFAULT_WORK / (name + ".pt")
+    if not (ckpt / "config.json").is_file():
+        subprocess.run([sys.executable, "-m", "attnmap_tools.testing.qwen3_vl_tiny", "--shape", "2b",
+                        "--text-layers", str(text_layers), "--vision-layers", str(vision_layers),
+                        "--out-checkpoint", str(ckpt)], check=True, env=env)
+    if not model.is_file():
+        subprocess.run([sys.executable, "-m", "attnmap_tools.export", "--checkpoint", str(ckpt), "--out", str(model),
+                        "--dtype", "fp32"], check=True, env=env)
+    return str(ckpt), str(model)
+
+
 def ensure_model(args, env) -> None:
     """The default checkpoint and its export, made once under --work (reused by later runs)."""
     if args.model and args.checkpoint:

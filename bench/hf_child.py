@@ -77,9 +77,20 @@ def build_inputs(processor, image, prompt: str) -> dict:
         return ref.build_inputs(processor, [image], prompt)
 
 
+def model_type(ckpt: str) -> str:
+    import json
+    import pathlib
+
+    return json.loads((pathlib.Path(ckpt) / "config.json").read_text()).get("model_type", "qwen2_5_vl")
+
+
 def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str = "eager", text_attn: str = "eager"):
     import transformers
     from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model_class = Qwen2_5_VLForConditionalGeneration
+    if model_type(ckpt) == "qwen3_vl":
+        from transformers import Qwen3VLForConditionalGeneration as model_class
 
     version = tuple(int(v) for v in transformers.__version__.split(".")[:2] if v.isdigit())
     if vision_attn == text_attn:
@@ -87,7 +98,7 @@ def load_hf_model(ckpt: str, dtype: torch.dtype, device: str, vision_attn: str =
     else:
         attn = {"": text_attn, "text_config": text_attn, "vision_config": vision_attn}
     kwargs = {"attn_implementation": attn, ("dtype" if version >= (4, 56) else "torch_dtype"): dtype}
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(ckpt, **kwargs)
+    model = model_class.from_pretrained(ckpt, **kwargs)
     return model.to(device).eval()
 
 
@@ -277,7 +288,13 @@ def cmd_video(args) -> dict:
     item = read_items(args.items)[0]
     files = sorted(pathlib.Path(item["frames"]).glob("*.png"))
     frames = np.stack([np.asarray(open_image(str(f))) for f in files])
-    processor = ref.load_video_processor(args.checkpoint)
+    qwen3 = model_type(args.checkpoint) == "qwen3_vl"
+    if qwen3:  # Qwen3VLProcessor: timestamps per temporal patch; its size bounds the whole clip
+        from attnmap_tools.testing import qwen3_vl_reference as q3
+
+        processor = q3.load_video_processor(args.checkpoint)
+    else:
+        processor = ref.load_video_processor(args.checkpoint)
     t = time.perf_counter()
     model = load_hf_model(args.checkpoint, dtype, args.device, args.vision_attn if eager else "sdpa",
                           "eager" if eager else "sdpa")
@@ -285,7 +302,13 @@ def cmd_video(args) -> dict:
     rss_after_load_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inputs = ref.build_video_inputs(processor, frames, item["prompt"], max_pixels=args.video_max_pixels or None)
+        if qwen3:
+            if args.video_max_pixels:
+                processor.video_processor.size = {"shortest_edge": processor.video_processor.size["shortest_edge"],
+                                                  "longest_edge": int(args.video_max_pixels)}
+            inputs = q3.build_video_inputs(processor, frames, item["prompt"])
+        else:
+            inputs = ref.build_video_inputs(processor, frames, item["prompt"], max_pixels=args.video_max_pixels or None)
     grid = inputs["video_grid_thw"][0].tolist()
     seq = int(inputs["input_ids"].shape[1])
     inputs = {k: v.to(args.device) for k, v in inputs.items()}

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Video: attnmap's memory and time against transformers eager on the same frames, 4/8/16/32 frames.
 
-For each model (by default both: the demo model on 224x320 frames, and a Qwen2.5-VL-3B-shaped
-checkpoint with random weights cut to 4 decoder layers and 4 vision blocks, made and exported on first
-use under the forward bench's folder, on 448x448 frames) and each frame count, every engine in its own
+For each model (by default the demo model on 224x320 frames and a Qwen2.5-VL-3B-shaped checkpoint with
+random weights cut to 4 decoder layers and 4 vision blocks, made and exported on first use under the
+forward bench's folder, on 448x448 frames; `--models qwen3-2b`: a Qwen3-VL-2B-shaped one cut the same
+way, whose prompt carries a timestamp per temporal patch) and each frame count, every engine in its own
 fresh process (peak RSS from wait4), CPU, fp32, the frames given as PNG files taken whole (24 fps):
 
   attnmap              `attnmap run --frames DIR --layers all --no-images --no-viewer`: every layer's map
@@ -30,7 +31,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_common import load_average, machine, run_child  # noqa: E402
-from forward_bench import DEFAULT_WORK, ensure_model, metadata  # noqa: E402
+from forward_bench import DEFAULT_WORK, ensure_model, metadata, random_qwen3_export  # noqa: E402
 from generate_bench import fmt, markdown_table, ratio  # noqa: E402
 
 PROMPT = "Where does the red square go? Describe its path."
@@ -97,7 +98,7 @@ def run_engine(args, engine: str, model: dict, frames_dir: pathlib.Path, work: p
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="demo,3b", help="demo, 3b or both")
+    ap.add_argument("--models", default="demo,3b", help="demo, 3b, qwen3-2b, comma-separated")
     ap.add_argument("--frames", default="4,8,16,32")
     ap.add_argument("--engines", default=",".join(ENGINES))
     ap.add_argument("--bin", default=str(ROOT / "build" / "attnmap"))
@@ -117,6 +118,12 @@ def main() -> int:
             ensure_model(margs, env)
             models.append({"name": "3B-shaped 4+4 layers", "pt": margs.model, "ckpt": margs.checkpoint,
                            "size": (448, 448), "max_pixels": 448 * 448})
+        elif name == "qwen3-2b":
+            # Qwen3-VL's size bounds the whole clip (frames x h x w): the bound that keeps 448x448 frames
+            # at every count here (32 frames), the same for both engines.
+            ckpt, pt = random_qwen3_export("rand-qwen3-2b-4l-4v", 4, 4, env)
+            models.append({"name": "Qwen3-VL-2B-shaped 4+4 layers", "pt": pt, "ckpt": ckpt, "size": (448, 448),
+                           "max_pixels": 32 * 448 * 448})
     counts = [int(c) for c in args.frames.split(",")]
     engines = args.engines.split(",")
     work = pathlib.Path(tempfile.mkdtemp(prefix="attnmap-video-bench-"))

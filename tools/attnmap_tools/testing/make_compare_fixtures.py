@@ -91,6 +91,7 @@ def write_run(out: str | pathlib.Path, maps: np.ndarray | None = None, layers: S
         "prompt": prompt,
         "tokens": {"ids": [151644], "strings": ["<|im_start|>"]},
         "image_token_span": {"start": 15, "end": 15 + merged_h * merged_w},
+        "image_token_runs": [{"start": 15, "end": 15 + merged_h * merged_w}],
         "prompt_token_span": {"start": 16 + merged_h * merged_w, "end": 17 + merged_h * merged_w},
         "query_positions": [16 + merged_h * merged_w],
         "layers": [{"layer": int(l), "min": float(m.min()), "max": float(m.max()), "sum": float(m.sum()),

@@ -90,6 +90,35 @@ def tiny_config_dict(tie_word_embeddings: bool = True, vocab_size: int = 151936)
                 tie_word_embeddings=tie_word_embeddings)
 
 
+# Qwen/Qwen3-VL-2B-Instruct's config.json dimensions (the benchmarks' real width; depths cut by the caller).
+SHAPE_2B_TEXT = dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16,
+                     num_key_value_heads=8, head_dim=128,
+                     rope_parameters={"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [24, 20, 20],
+                                      "mrope_interleaved": True})
+SHAPE_2B_VISION = dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, out_hidden_size=2048,
+                       num_position_embeddings=2304, deepstack_visual_indexes=[5, 11, 17])
+
+
+def shaped_config_dict(shape: str, text_layers: Optional[int] = None, vision_layers: Optional[int] = None) -> dict:
+    """tiny_config_dict ("tiny") or the released 2B's widths ("2b", tied), with the depths cut to
+    text_layers / vision_layers (DeepStack levels kept below the new depth: the last ones)."""
+    cfg = tiny_config_dict(tie_word_embeddings=True)
+    if shape == "2b":
+        cfg["text_config"].update(SHAPE_2B_TEXT)
+        cfg["vision_config"].update(SHAPE_2B_VISION)
+    elif shape != "tiny":
+        raise ValueError(f"shape must be tiny or 2b, got {shape!r}")
+    if text_layers:
+        cfg["text_config"]["num_hidden_layers"] = text_layers
+    if vision_layers:
+        v = cfg["vision_config"]
+        levels = len(v["deepstack_visual_indexes"])
+        v["depth"] = vision_layers
+        v["deepstack_visual_indexes"] = [i for i in v["deepstack_visual_indexes"] if i < vision_layers] or \
+            list(range(max(0, vision_layers - levels), vision_layers))
+    return cfg
+
+
 def _reinit_(model, seed: int) -> None:
     import torch
 
@@ -122,7 +151,8 @@ def legacy_key(key: str) -> str:
 
 
 def make_qwen3_vl_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: bool = True,
-                             layout: str = "hub", tokenizer_json: Optional[str] = None) -> str:
+                             layout: str = "hub", tokenizer_json: Optional[str] = None,
+                             config_dict: Optional[dict] = None) -> str:
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
@@ -132,7 +162,7 @@ def make_qwen3_vl_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: b
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = Qwen3VLConfig(**tiny_config_dict(tie_word_embeddings))
+    config = Qwen3VLConfig(**(config_dict or tiny_config_dict(tie_word_embeddings)))
     model = Qwen3VLForConditionalGeneration(config).to(torch.float32)
     _reinit_(model, seed)
     if tie_word_embeddings:
@@ -153,7 +183,8 @@ def make_qwen3_vl_checkpoint(out_dir: str, seed: int = 0, tie_word_embeddings: b
 
 
 def main() -> int:
-    """python3 -m attnmap_tools.testing.qwen3_vl_tiny --out-checkpoint DIR [--seed N] [--untied] [--layout legacy]"""
+    """python3 -m attnmap_tools.testing.qwen3_vl_tiny --out-checkpoint DIR [--seed N] [--untied] [--layout legacy]
+    [--shape 2b --text-layers N --vision-layers N]"""
     import argparse
 
     ap = argparse.ArgumentParser(description="Write a tiny random Qwen3-VL checkpoint folder (tests, demos).")
@@ -163,9 +194,18 @@ def main() -> int:
     ap.add_argument("--layout", choices=["hub", "legacy"], default="hub", help="safetensors key names")
     ap.add_argument("--tokenizer-json", default=None,
                     help="tokenizer.json to copy (default: tests/data/tokenizer/qwen_tokenizer.json.gz)")
+    ap.add_argument("--shape", choices=["tiny", "2b"], default="tiny",
+                    help="2b: Qwen3-VL-2B's widths (tied embeddings), for benchmarks")
+    ap.add_argument("--text-layers", type=int, default=None, help="decoder layers (default: the shape's)")
+    ap.add_argument("--vision-layers", type=int, default=None, help="vision blocks (default: the shape's)")
     args = ap.parse_args()
-    out = make_qwen3_vl_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.layout, args.tokenizer_json)
-    print(f"wrote tiny Qwen3-VL checkpoint to {out}")
+    config = None
+    if args.shape != "tiny" or args.text_layers or args.vision_layers:
+        config = shaped_config_dict(args.shape, args.text_layers, args.vision_layers)
+        config["tie_word_embeddings"] = config["text_config"]["tie_word_embeddings"] = not args.untied
+    out = make_qwen3_vl_checkpoint(args.out_checkpoint, args.seed, not args.untied, args.layout, args.tokenizer_json,
+                                   config)
+    print(f"wrote {args.shape} Qwen3-VL checkpoint to {out}")
     return 0
 
 
