@@ -24,6 +24,7 @@ from transformers.vision_utils import get_vision_position_ids
 
 from attnmap_tools.testing import hf_reference as R
 from attnmap_tools.testing import qwen3_vl_reference as Q
+from attnmap_tools.testing.vision_reference import capture_vision_attention
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 
@@ -167,7 +168,7 @@ def test_vision_attention_equals_transformers(tiny):
     config = tiny["hf"].config
     case = tiny["cases"][0]
     pixel_values, grid_thw = case["inputs"]["pixel_values"], case["inputs"]["image_grid_thw"]
-    captured = Q.hf_vision_attention(tiny["hf"], pixel_values, grid_thw)
+    captured = capture_vision_attention(tiny["hf"], pixel_values, grid_thw)
     _, h, w = grid_thw[0].tolist()
     pos = get_vision_position_ids(grid_thw, config.vision_config.spatial_merge_size)
     raster = pos[:, 0] * w + pos[:, 1]  # HF row (merge-block order) -> raster patch

@@ -33,7 +33,8 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from attnmap_tools.testing import hf_reference as R  # noqa: E402
-from attnmap_tools.testing import qwen3_vl_reference as Q  # noqa: E402
+from attnmap_tools.testing import qwen3_vl_reference as Q
+from attnmap_tools.testing.vision_reference import capture_vision_attention  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning",
                                         "ignore::FutureWarning")
@@ -179,16 +180,6 @@ def test_frames_match_transformers(tiny, frames_case):
     assert video["temporal_patches"][-1]["frames"] == [FRAMES - 1, FRAMES - 1]
 
 
-def _pyav_frames(path):
-    """Every frame as PyAV decodes it (RGB), the container's frame count and average rate: what
-    transformers' PyAV reader hands its video processor."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
-        return frames, int(stream.frames), float(stream.average_rate)
-
 
 @pytest.mark.parametrize("flag,value", [(None, None), ("--num-frames", 5)])
 def test_clip_matches_transformers(tiny, flag, value):
@@ -207,7 +198,7 @@ def test_clip_matches_transformers(tiny, flag, value):
     sampling = [flag, value] if flag else []
     run_cli("--model", tiny["model"], "--video", clip, *sampling, "--prompt", PROMPT, "--out", out,
             "--dump-inputs", dump, "--layers", "all", "--no-viewer")
-    frames, total, fps = _pyav_frames(clip)
+    frames, total, fps = R.pyav_frames(clip)
     assert (frames.shape[0], total) == (CLIP_FRAMES, CLIP_FRAMES)
     inputs = Q.build_video_inputs(tiny["processor"], frames, PROMPT, fps=fps, num_frames=value)
     record = check_run(tiny, out, dump, inputs)
@@ -326,7 +317,7 @@ def test_vision_attention_of_a_video_equals_transformers(tiny, frames_case):
     pixels, grid = inputs["pixel_values_videos"], inputs["video_grid_thw"]
     t, h, w = grid[0].tolist()
     depth = hf.config.vision_config.depth
-    captured = Q.hf_vision_attention(hf, pixels, grid, video=True)
+    captured = capture_vision_attention(hf, pixels, grid)
     pos = get_vision_position_ids(torch.tensor([[1, h, w]]), hf.config.vision_config.spatial_merge_size)
     order = torch.argsort(pos[:, 0] * w + pos[:, 1])  # raster patch -> HF row within a temporal patch
     local = torch.tensor([0, w + 3, h * w - 1])
@@ -336,7 +327,7 @@ def test_vision_attention_of_a_video_equals_transformers(tiny, frames_case):
         ours = module.vision_attention(pixels, grid, list(range(depth)), queries, "keep")
     for b in range(depth):
         assert len(captured[b]) == t  # one attention call per temporal patch
-        patch = captured[b][1][:, order][:, :, order]  # raster x raster of temporal patch 1
+        patch = captured[b][1].double()[:, order][:, :, order]  # raster x raster of temporal patch 1
         expected = torch.zeros(patch.shape[0], t * h * w, dtype=torch.float64)
         expected[:, h * w:2 * h * w] = patch[:, local, :].mean(1)
         assert (ours[f"vision.{b}"].double() - expected).abs().max().item() <= ATOL, b

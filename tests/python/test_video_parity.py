@@ -184,16 +184,6 @@ def test_export_records_the_video_processor_transformers_builds(tmp_path, video_
         (vp.patch_size, vp.temporal_patch_size, vp.merge_size)
 
 
-def _pyav_frames(path):
-    """Every frame as PyAV decodes it (RGB), and the container's frame count and average rate: what
-    transformers' PyAV reader hands its video processor."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
-        return frames, int(stream.frames), float(stream.average_rate)
-
 
 # (sampling flag, its value, what the HF processor gets): fps sampling (rounded to whole temporal patches,
 # clamped to min_frames) and a fixed frame count.
@@ -215,7 +205,7 @@ def test_lossless_clip_matches_transformers(tiny, flag, value, hf_sampling):
     out, dump = work / "out", work / "dump"
     run_cli(["--model", tiny["model"], "--video", clip, flag, value, "--prompt", PROMPT, "--out", out,
              "--dump-inputs", dump, "--layers", "all", "--no-viewer"])
-    frames, total, fps = _pyav_frames(clip)
+    frames, total, fps = ref.pyav_frames(clip)
     assert (frames.shape[0], total) == (30, 30)
     inputs = ref.build_video_inputs(tiny["processor"], frames, PROMPT, fps=fps, **hf_sampling)
     record = check_run(out, dump, inputs, tiny["hf"])

@@ -143,6 +143,17 @@ def moving_square_frames(count: int, height: int, width: int, seed: int) -> np.n
     return np.stack(frames)
 
 
+def pyav_frames(path):
+    """Every frame as PyAV decodes it (RGB uint8 [T, H, W, 3]), the container's frame count and average
+    rate: what transformers' PyAV reader hands its video processor."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(stream)])
+        return frames, int(stream.frames), float(stream.average_rate)
+
+
 def build_inputs(processor, images: List, text: str) -> Dict[str, torch.Tensor]:
     content = [{"type": "image", "image": im} for im in images] + [{"type": "text", "text": text}]
     messages = [{"role": "user", "content": content}]

@@ -146,30 +146,3 @@ def build_video_inputs(processor, frames, text: str, fps: Optional[float] = None
                        return_tensors="pt")
     return {k: v for k, v in inputs.items()}
 
-
-def hf_vision_attention(model, pixel_values, grid_thw, video: bool = False) -> Dict[int, List[torch.Tensor]]:
-    """Per vision block, transformers' eager probabilities [heads, P, P] of each attention call (one per
-    image or temporal patch: the tower attends within each), in call order, as float64."""
-    import transformers.models.qwen3_vl.modeling_qwen3_vl as hf_qwen3
-
-    visual = model.model.visual
-    block_of = {id(blk.attn): i for i, blk in enumerate(visual.blocks)}
-    captured = {i: [] for i in range(len(visual.blocks))}
-    original = hf_qwen3.eager_attention_forward
-
-    def recording(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
-        out, weights = original(module, query, key, value, attention_mask, scaling, dropout=dropout, **kwargs)
-        if id(module) in block_of:
-            captured[block_of[id(module)]].append(weights[0].double())
-        return out, weights
-
-    hf_qwen3.eager_attention_forward = recording
-    try:
-        with torch.no_grad():
-            if video:
-                model.model.get_video_features(pixel_values, grid_thw)
-            else:
-                model.model.get_image_features(pixel_values, grid_thw)
-    finally:
-        hf_qwen3.eager_attention_forward = original
-    return captured
