@@ -76,14 +76,7 @@ void write_video_images(output::RunFolderWriter& folder, const RunRecord& record
                         const RenderOptions& render) {
   std::vector<std::string> labels;
   for (size_t k = 0; k < record.video->temporal_patches.size(); ++k) {
-    const VideoRecord::TemporalPatch& t = record.video->temporal_patches[k];
-    // "t1 · frames 8–12 · 1.00–1.50 s": a temporal patch is its frames together (the tile shows them averaged).
-    char time[48];
-    std::snprintf(time, sizeof time, "%.2f–%.2f s", t.timestamps.front(), t.timestamps.back());
-    const std::string frames = t.frames.front() == t.frames.back()
-                                   ? "frame " + std::to_string(t.frames.front())
-                                   : "frames " + std::to_string(t.frames.front()) + "–" + std::to_string(t.frames.back());
-    labels.push_back("t" + std::to_string(k) + " · " + frames + " · " + time);
+    labels.push_back(temporal_patch_label(k, record.video->temporal_patches[k]));
   }
   // Real time: a temporal patch lasts second_per_grid_t; at least 100 ms so that short clips stay readable.
   const int delay_ms = std::max(100, static_cast<int>(std::lround(record.video->second_per_grid_t * 1000.0)));

@@ -64,28 +64,6 @@ FramePictures frame_pictures(const std::vector<cv::Mat>& frames) {
   }
 }
 
-// "a–b", or "a" when the range is one value.
-std::string range_text(const std::string& a, const std::string& b) { return a == b ? a : a + "–" + b; }
-
-std::string seconds_text(double s) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.2f", s);
-  return buffer;
-}
-
-// The slider's label of temporal patch k: "t1 · frames 8–12 · 1.00–1.50 s" (the first and last of its frames).
-std::string temporal_patch_label(std::size_t k, const VideoRecord::TemporalPatch& patch) {
-  std::string label = "t" + std::to_string(k);
-  if (!patch.frames.empty()) {
-    const std::string a = std::to_string(patch.frames.front()), b = std::to_string(patch.frames.back());
-    label += (a == b ? " · frame " : " · frames ") + range_text(a, b);
-  }
-  if (!patch.timestamps.empty()) {
-    label += " · " + range_text(seconds_text(patch.timestamps.front()), seconds_text(patch.timestamps.back())) + " s";
-  }
-  return label;
-}
-
 // The time axis of a video's page: the temporal patches' labels and pictures.
 void fill_video(ViewerData& d, const VideoRecord& video, const std::vector<cv::Mat>& frames) {
   d.frames = static_cast<int>(video.temporal_patches.size());
@@ -129,6 +107,31 @@ ViewerVision vision_data(const VisionRecord& vision, const RunRecord& record, co
 }
 
 }  // namespace
+
+namespace {
+// "a–b", or "a" when the range is one value.
+std::string range_text(const std::string& a, const std::string& b) { return a == b ? a : a + "–" + b; }
+
+std::string seconds_text(double s) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f", s);
+  return buffer;
+}
+
+}  // namespace
+
+std::string temporal_patch_label(std::size_t k, const VideoRecord::TemporalPatch& patch) {
+  std::string label = "t" + std::to_string(k);
+  if (!patch.frames.empty()) {
+    const std::string a = std::to_string(patch.frames.front()), b = std::to_string(patch.frames.back());
+    label += (a == b ? " · frame " : " · frames ") + range_text(a, b);
+  }
+  if (!patch.timestamps.empty()) {
+    label += " · " + range_text(seconds_text(patch.timestamps.front()), seconds_text(patch.timestamps.back())) + " s";
+  }
+  return label;
+}
+
 
 ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer, const cv::Mat& original_rgb,
                             const std::vector<cv::Mat>& frames, const ViewerRows& rows) {

@@ -31,6 +31,10 @@ struct ViewerRows {
 // The page's data. The answer tokens (when the run generated some) follow the prompt in the
 // sequence; the query of answer token k is its own position, showing the row that chose it. A video
 // (record.video) gets a time axis: `frames` holds the picture of each temporal patch (InferredItem::frames).
+// Temporal patch k's label, on the viewer's slider and over the frame strips and animations:
+// "t1 · frames 8–12 · 1.00–1.50 s", or "t2 · frame 4 · 0.17 s" for a patch of one repeated frame.
+std::string temporal_patch_label(std::size_t k, const VideoRecord::TemporalPatch& patch);
+
 ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer, const cv::Mat& original_rgb,
                             const std::vector<cv::Mat>& frames, const ViewerRows& rows);
 
