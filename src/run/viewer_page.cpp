@@ -152,9 +152,11 @@ ViewerData make_viewer_data(const RunRecord& record, const Tokenizer& tokenizer,
   // The visual tokens are the runs (a Qwen3-VL video has timestamp text between its temporal patches).
   const std::vector<RunRecord::Span> runs =
       record.image_token_runs.empty() ? std::vector<RunRecord::Span>{record.image_token_span} : record.image_token_runs;
-  const auto visual = [&](int64_t i) {
-    return std::any_of(runs.begin(), runs.end(), [i](const RunRecord::Span& r) { return i >= r.start && i < r.end; });
-  };
+  std::vector<bool> in_runs(static_cast<size_t>(seq), false);
+  for (const RunRecord::Span& r : runs) {
+    for (int64_t i = std::max<int64_t>(0, r.start); i < std::min(r.end, seq); ++i) in_runs[static_cast<size_t>(i)] = true;
+  }
+  const auto visual = [&](int64_t i) { return in_runs[static_cast<size_t>(i)]; };
   for (int64_t i = 0; i < seq; ++i) {
     TokenRole role = TokenRole::System;
     if (visual(i)) role = TokenRole::Image;

@@ -6,6 +6,7 @@
 // names it.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -42,9 +43,11 @@ class QwenVLFamily : public Family {
   // transformers' get_rope_index; with video positions "frame_runs" (Qwen3-VL) every temporal patch
   // is its own grid of t = 1, as Qwen3VLModel.get_rope_index splits video_grid_thw.
   torch::Tensor position_ids(const std::vector<int64_t>& ids, const std::vector<VisualGrid>& grids) const override {
+    const bool has_video = std::any_of(grids.begin(), grids.end(), [](const VisualGrid& g) { return g.kind == VisualKind::Video; });
+    const bool frame_runs = has_video && video_params().positions == TemporalPositions::FrameRuns;
     std::vector<VisualGrid> split;
     for (const VisualGrid& g : grids) {
-      if (g.kind == VisualKind::Video && video_params().positions == TemporalPositions::FrameRuns) {
+      if (g.kind == VisualKind::Video && frame_runs) {
         for (int64_t k = 0; k < g.t; ++k) split.push_back({VisualKind::Video, 1, g.h, g.w, 1.0f, {}});
       } else {
         split.push_back(g);
